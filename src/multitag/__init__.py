@@ -1,0 +1,34 @@
+"""multitag: multi-label classification with neural networks.
+
+`import multitag` is cheap: the public names are loaded on first use, so the CLI and tools that
+only need one part never pay for torch or scikit-learn imports they do not use.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_PUBLIC = {
+    "Dataset": "multitag.data.dataset",
+    "load": "multitag.data",
+    "MultiLabelMLP": "multitag.models.estimator",
+    "evaluate": "multitag.metrics",
+    "ModelBundle": "multitag.bundle",
+}
+
+__all__ = [*_PUBLIC, "__version__"]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from multitag.data import load
+    from multitag.data.dataset import Dataset
+    from multitag.metrics import evaluate
+    from multitag.models.estimator import MultiLabelMLP
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        return getattr(import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'multitag' has no attribute {name!r}")

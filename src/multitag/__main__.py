@@ -1,0 +1,5 @@
+"""`python -m multitag` runs the command-line interface."""
+
+from multitag.cli import main
+
+main()

@@ -1,0 +1,62 @@
+"""The `multitag` command line: a thin layer that parses options, calls the library, renders.
+
+Each command group lives in its own module with a `register(app)` function. Library errors
+(`MultitagError`) become one line on stderr and exit code 2; anything else is a bug (exit 1).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import click
+import typer
+
+from multitag.exceptions import MultitagError
+
+app = typer.Typer(
+    name="multitag",
+    help="Multi-label classification with neural networks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_COMMAND_MODULES = ("demo", "data", "train", "evaluation")
+
+
+def _register_commands() -> None:
+    from importlib import import_module
+    from importlib.util import find_spec
+
+    for name in _COMMAND_MODULES:
+        if find_spec(f"multitag.cli.{name}") is not None:
+            import_module(f"multitag.cli.{name}").register(app)
+
+
+_register_commands()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point: run the app and map errors to exit codes."""
+    try:
+        app(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except MultitagError as err:
+        _fail(str(err))
+    except click.exceptions.Abort:
+        _fail("aborted", code=130)
+    except click.exceptions.ClickException as err:
+        err.show()
+        sys.exit(2 if isinstance(err, click.UsageError) else err.exit_code)
+    except click.exceptions.Exit as err:
+        sys.exit(err.exit_code)
+    except OSError as err:
+        _fail(f"{getattr(err, 'filename', '') or ''}: {err.strerror or err}".lstrip(": "))
+    sys.exit(0)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    first_line = message.strip().splitlines()[0] if message.strip() else "error"
+    print(f"multitag: error: {first_line}", file=sys.stderr)
+    sys.exit(code)

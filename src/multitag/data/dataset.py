@@ -1,0 +1,142 @@
+"""The one `Dataset` type that flows through the whole pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import scipy.sparse as sp
+
+from multitag.exceptions import DataFormatError
+
+Matrix = np.ndarray | sp.csr_matrix
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Features `X` (float32 array or CSR), labels `Y` (0/1 uint8 array or CSR) and their names.
+
+    `texts` holds raw documents when the data is text; the preprocessor turns them into TF-IDF
+    features (then `X` may have zero columns). `notices` carries what a loader wants the user to
+    know (a dropped identifier column, imputed values). NaN in `X` is allowed only when
+    `has_missing` is set (the preprocessor imputes it); inf never is.
+    """
+
+    X: Matrix
+    Y: Matrix
+    feature_names: list[str]
+    label_names: list[str]
+    name: str = ""
+    texts: list[str] | None = None
+    has_missing: bool = False
+    notices: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "X", _as_features(self.X))
+        object.__setattr__(self, "Y", _as_labels(self.Y))
+        object.__setattr__(self, "feature_names", [str(n) for n in self.feature_names])
+        object.__setattr__(self, "label_names", [str(n) for n in self.label_names])
+        self._validate()
+
+    def _validate(self) -> None:
+        where = f"dataset {self.name!r}: " if self.name else "dataset: "
+        n_x, n_y = self.X.shape[0], self.Y.shape[0]
+        if n_x != n_y:
+            raise DataFormatError(f"{where}X has {n_x} rows but Y has {n_y}; they must agree")
+        if self.X.shape[1] != len(self.feature_names):
+            raise DataFormatError(
+                f"{where}X has {self.X.shape[1]} columns but {len(self.feature_names)} "
+                "feature names were given"
+            )
+        if self.Y.shape[1] != len(self.label_names):
+            raise DataFormatError(
+                f"{where}Y has {self.Y.shape[1]} columns but {len(self.label_names)} "
+                "label names were given"
+            )
+        if self.texts is not None and len(self.texts) != n_x:
+            raise DataFormatError(f"{where}{len(self.texts)} texts for {n_x} rows")
+        if len(set(self.label_names)) != len(self.label_names):
+            raise DataFormatError(f"{where}label names must be unique; got duplicates")
+        _check_finite(self.X, allow_nan=self.has_missing, where=where)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X.shape[1])
+
+    @property
+    def n_labels(self) -> int:
+        return int(self.Y.shape[1])
+
+    @property
+    def is_sparse(self) -> bool:
+        return sp.issparse(self.X)
+
+    def Y_dense(self) -> np.ndarray:  # noqa: N802 - Y is the field's name
+        """Labels as a dense uint8 array."""
+        return self.Y.toarray().astype(np.uint8) if sp.issparse(self.Y) else self.Y
+
+    def subset(self, rows: Sequence[int] | np.ndarray, name: str | None = None) -> Dataset:
+        """The rows `rows` (indices) as a new Dataset with the same names."""
+        idx = np.asarray(rows, dtype=np.int64)
+        texts = None if self.texts is None else [self.texts[i] for i in idx]
+        return replace(
+            self, X=self.X[idx], Y=self.Y[idx], texts=texts,
+            name=self.name if name is None else name,
+        )
+
+    def with_name(self, name: str) -> Dataset:
+        return replace(self, name=name)
+
+    def __repr__(self) -> str:
+        kind = "sparse" if self.is_sparse else "dense"
+        return (
+            f"Dataset(name={self.name!r}, n_samples={self.n_samples}, "
+            f"n_features={self.n_features} ({kind}), n_labels={self.n_labels})"
+        )
+
+
+def _as_features(X: object) -> Matrix:
+    if sp.issparse(X):
+        return sp.csr_matrix(X, dtype=np.float32)
+    arr = np.asarray(X)
+    if arr.ndim != 2:
+        raise DataFormatError(f"X must be 2-D (n_samples, n_features); got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
+        raise DataFormatError(f"X must be numeric; got dtype {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def _as_labels(Y: object) -> Matrix:
+    if sp.issparse(Y):
+        Y = sp.csr_matrix(Y)
+        if Y.nnz and not np.isin(Y.data, (0, 1)).all():
+            raise DataFormatError("Y must hold only 0 and 1")
+        Y.eliminate_zeros()
+        return sp.csr_matrix(Y, dtype=np.uint8)
+    arr = np.asarray(Y)
+    if arr.ndim == 1:
+        arr = arr.reshape(-1, 1)
+    if arr.ndim != 2:
+        raise DataFormatError(f"Y must be 2-D (n_samples, n_labels); got shape {arr.shape}")
+    if arr.size and not np.isin(arr, (0, 1)).all():
+        bad = arr[~np.isin(arr, (0, 1))].ravel()[0]
+        raise DataFormatError(f"Y must hold only 0 and 1; got {bad!r}")
+    return np.ascontiguousarray(arr, dtype=np.uint8)
+
+
+def _check_finite(X: Matrix, *, allow_nan: bool, where: str) -> None:
+    values = X.data if sp.issparse(X) else X
+    if np.isfinite(values).all():
+        return
+    if np.isinf(values).any():
+        raise DataFormatError(f"{where}X contains inf; features must be finite")
+    if not allow_nan:
+        rows = np.where(~np.isfinite(X.toarray() if sp.issparse(X) else X).all(axis=1))[0]
+        raise DataFormatError(
+            f"{where}X contains NaN (first in row {int(rows[0])}); impute or drop missing values"
+        )

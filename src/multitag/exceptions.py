@@ -1,0 +1,39 @@
+"""The project's error types. Each subclasses the matching builtin so callers can catch either.
+
+A message says what is wrong, where (file:line, column, key), what was received and how to fix it.
+The CLI turns any `MultitagError` into one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+
+class MultitagError(Exception):
+    """Base class of every error multitag raises on purpose (bad input, bad usage)."""
+
+
+class DataFormatError(MultitagError, ValueError):
+    """A data file or in-memory dataset does not have the expected form."""
+
+    def __init__(self, message: str, *, path: object = None, line: int | None = None) -> None:
+        where = ""
+        if path is not None:
+            where = f"{path}:{line}: " if line is not None else f"{path}: "
+        super().__init__(f"{where}{message}")
+        self.path = path
+        self.line = line
+
+
+class ConfigError(MultitagError, ValueError):
+    """An option or configuration value is out of range or unknown."""
+
+
+class NotFittedError(MultitagError, AttributeError):
+    """A model or transform was used before `fit`."""
+
+
+class ModelFileError(MultitagError, ValueError):
+    """A model directory is missing, corrupted or from an incompatible version."""
+
+
+class TrainingError(MultitagError, RuntimeError):
+    """Training cannot go on (for example the loss became NaN)."""
