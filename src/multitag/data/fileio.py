@@ -1,0 +1,98 @@
+"""Reading data files: transparent .gz/.bz2/.xz, text decoding, label matrices, line lookup."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import scipy.sparse as sp
+
+from multitag.exceptions import DataFormatError
+
+_MAGIC = {b"\x1f\x8b": "gz", b"BZh": "bz2", b"\xfd7zXZ\x00": "xz"}
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz")
+# Y stays a dense uint8 array unless it would take more than this many bytes.
+DENSE_LABELS_MAX_BYTES = 64 * 1024 * 1024
+
+
+def compression_of(path: Path) -> str | None:
+    """'gz', 'bz2', 'xz' or None, from the file's first bytes (the name does not matter)."""
+    with open(path, "rb") as handle:
+        head = handle.read(6)
+    for magic, kind in _MAGIC.items():
+        if head.startswith(magic):
+            return kind
+    return None
+
+
+def open_binary(path: Path) -> BinaryIO:
+    """Open `path` for reading bytes, decompressing gzip, bzip2 or xz on the fly."""
+    kind = compression_of(path)
+    if kind == "gz":
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    if kind == "bz2":
+        return bz2.open(path, "rb")  # type: ignore[return-value]
+    if kind == "xz":
+        return lzma.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
+
+
+def read_bytes(path: Path) -> bytes:
+    """The whole (decompressed) content of `path`; a corrupt archive is a DataFormatError."""
+    try:
+        with open_binary(path) as handle:
+            return handle.read()
+    except (OSError, EOFError, lzma.LZMAError) as err:
+        if isinstance(err, FileNotFoundError | IsADirectoryError | PermissionError):
+            raise
+        raise DataFormatError(f"cannot decompress: {err}", path=path) from err
+
+
+def read_text(path: Path) -> tuple[str, tuple[str, ...]]:
+    """Decoded text of `path` (UTF-8, else Latin-1 with a notice) and the notices."""
+    data = read_bytes(path)
+    if not data.strip():
+        raise DataFormatError("the file is empty; expected a header and data rows", path=path)
+    try:
+        return data.decode("utf-8-sig"), ()
+    except UnicodeDecodeError as err:
+        notice = (
+            f"{path.name}: not valid UTF-8 (byte {err.start}); read as Latin-1 instead",
+        )
+        return data.decode("latin-1"), notice
+
+
+def base_name(path: Path) -> str:
+    """File name without compression suffix and format extension: 'a-train.arff.gz' -> 'a-train'."""
+    name = path.name
+    for suffix in COMPRESSED_SUFFIXES:
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return name.rsplit(".", 1)[0] if "." in name else name
+
+
+def format_extension(path: Path) -> str:
+    """The format extension, ignoring a compression suffix: 'a.arff.bz2' -> 'arff'."""
+    name = path.name.lower()
+    for suffix in COMPRESSED_SUFFIXES:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return name.rsplit(".", 1)[1] if "." in name else ""
+
+
+def label_matrix(Y: sp.csr_matrix) -> np.ndarray | sp.csr_matrix:
+    """Labels as dense uint8 unless that would exceed DENSE_LABELS_MAX_BYTES; then CSR."""
+    if Y.shape[0] * Y.shape[1] <= DENSE_LABELS_MAX_BYTES:
+        return Y.toarray().astype(np.uint8)
+    return sp.csr_matrix(Y, dtype=np.uint8)
+
+
+def line_of_row(row_lines: np.ndarray, row: int) -> int:
+    """Line number (1-based) of data row `row`, given the line number of every row."""
+    return int(row_lines[row]) if 0 <= row < len(row_lines) else 0

@@ -1,0 +1,173 @@
+"""Format registry and `load(path, **options)`: every reader returns the one `Dataset` type.
+
+A format is a name, its file extensions and a reader `f(path, options) -> Dataset`, registered
+as "module:function" so that reading one format never imports the others' dependencies.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+from multitag.data.dataset import Dataset
+from multitag.data.fileio import format_extension, open_binary
+from multitag.exceptions import ConfigError, DataFormatError
+
+
+@dataclass(frozen=True)
+class ReaderOptions:
+    """How to read a file; every field is optional (the format and the labels are detected).
+
+    `label_columns`/`label_prefix` name the label columns (CSV, Parquet, also ARFF without XML);
+    `tags_column` holds all labels of a row in one cell separated by `tag_sep`; `text_column`
+    holds raw text that the preprocessor turns into TF-IDF features.
+    """
+
+    format: str | None = None
+    labels_xml: Path | None = None
+    label_columns: tuple[str, ...] = ()
+    label_prefix: str | None = None
+    tags_column: str | None = None
+    tag_sep: str = "|"
+    text_column: str | None = None
+
+    def __post_init__(self) -> None:
+        cols = self.label_columns
+        if isinstance(cols, str):
+            cols = tuple(c.strip() for c in cols.split(",") if c.strip())
+        object.__setattr__(self, "label_columns", tuple(str(c) for c in cols))
+        if self.labels_xml is not None:
+            object.__setattr__(self, "labels_xml", Path(self.labels_xml))
+        if self.format is not None:
+            object.__setattr__(self, "format", resolve_format_name(self.format))
+        if not self.tag_sep:
+            raise ConfigError("`tag_sep` must be a non-empty string; got ''")
+
+
+Reader = Callable[[Path, ReaderOptions], Dataset]
+
+
+@dataclass(frozen=True)
+class FormatSpec:
+    """A registered format: its name, extensions and reader ("package.module:function")."""
+
+    name: str
+    extensions: tuple[str, ...]
+    reader: str
+    description: str = ""
+
+    def load_reader(self) -> Reader:
+        module, func = self.reader.split(":")
+        return getattr(import_module(module), func)
+
+
+_FORMATS: dict[str, FormatSpec] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def register_format(spec: FormatSpec, aliases: tuple[str, ...] = ()) -> None:
+    """Add a format (a new module in `data/` calls this for itself or is listed below)."""
+    _FORMATS[spec.name] = spec
+    for alias in aliases:
+        _ALIASES[alias] = spec.name
+
+
+def format_names() -> list[str]:
+    return sorted(_FORMATS)
+
+
+def resolve_format_name(name: str) -> str:
+    """The canonical format name for `name` or an alias; an unknown name lists the valid ones."""
+    key = name.strip().lower()
+    key = _ALIASES.get(key, key)
+    if key not in _FORMATS:
+        valid = ", ".join(format_names() + sorted(_ALIASES))
+        raise ConfigError(f"unknown format {name!r}; valid formats: {valid}")
+    return key
+
+
+register_format(
+    FormatSpec("arff", ("arff",), "multitag.data.arff:read_arff", "Mulan/MEKA ARFF"),
+    aliases=("mulan", "meka", "weka"),
+)
+register_format(
+    FormatSpec(
+        "svmlight", ("svm", "svmlight", "libsvm", "xc"), "multitag.data.svmlight:read_svmlight",
+        "svmlight/libsvm multi-label, Extreme Classification Repository",
+    ),
+    aliases=("libsvm", "xc", "extreme"),
+)
+register_format(FormatSpec("csv", ("csv",), "multitag.data.tabular:read_csv", "CSV"))
+register_format(FormatSpec("tsv", ("tsv", "tab"), "multitag.data.tabular:read_tsv", "TSV"))
+register_format(
+    FormatSpec("parquet", ("parquet", "pq"), "multitag.data.tabular:read_parquet", "Parquet")
+)
+register_format(
+    FormatSpec("jsonl", ("jsonl", "ndjson"), "multitag.data.tabular:read_jsonl", "JSON lines"),
+    aliases=("json",),
+)
+
+_XC_HEADER = re.compile(rb"\s*\d+\s+\d+\s+\d+\s*$")
+_SVM_ROW = re.compile(rb"\s*([-+\d.eE]+(\s*,\s*[-+\d.eE]+)*)?(\s+[-\w]+:[-+\w.]+)*\s*(#.*)?$")
+
+
+def detect_format(path: Path) -> str:
+    """The format of `path` from its extension, else from its first line."""
+    ext = format_extension(path)
+    for spec in _FORMATS.values():
+        if ext in spec.extensions:
+            return spec.name
+    return _sniff(path)
+
+
+def _sniff(path: Path) -> str:
+    with open_binary(path) as handle:
+        head = handle.read(65536)
+    lines = [ln.strip() for ln in head.splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not ln.startswith((b"%", b"#"))] or [b""]
+    first = lines[0]
+    if first[:1] == b"@":
+        return "arff"
+    if first.startswith(b"PAR1") or head.startswith(b"PAR1"):
+        return "parquet"
+    if first[:1] == b"{":
+        return "jsonl"
+    if _XC_HEADER.match(first) or (_SVM_ROW.match(first) and b":" in first):
+        return "svmlight"
+    if b"\t" in first:
+        return "tsv"
+    if b"," in first:
+        return "csv"
+    raise DataFormatError(
+        f"cannot tell the format from the name or the first line; give --format "
+        f"({', '.join(format_names())})",
+        path=path,
+    )
+
+
+def make_options(options: ReaderOptions | None = None, **kwargs: Any) -> ReaderOptions:
+    """`options` updated with keyword fields; an unknown keyword lists the valid ones."""
+    valid = {f.name for f in fields(ReaderOptions)}
+    unknown = sorted(set(kwargs) - valid)
+    if unknown:
+        raise ConfigError(
+            f"unknown reader option(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}"
+        )
+    base = options if options is not None else ReaderOptions()
+    return replace(base, **kwargs) if kwargs else base
+
+
+def load(path: str | Path, options: ReaderOptions | None = None, **kwargs: Any) -> Dataset:
+    """Read any supported file into a `Dataset` (format detected unless `format=` is given)."""
+    opts = make_options(options, **kwargs)
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(2, "No such file or directory", str(path))
+    if path.is_dir():
+        raise DataFormatError("is a directory; expected a data file", path=path)
+    name = opts.format or detect_format(path)
+    return _FORMATS[name].load_reader()(path, opts)

@@ -1,0 +1,212 @@
+"""svmlight/libsvm multi-label files and the Extreme Classification Repository format -> `Dataset`.
+
+Rows look like `1,5,7 3:0.5 10:1` (labels, then index:value pairs; a row may have no labels).
+scikit-learn's `load_svmlight_file(multilabel=True)` does the parsing; this module adds what it
+does not handle: the repository's header line `n_samples n_features n_labels`, spaces after the
+commas (`1, 3`), 0- or 1-based indices, and error messages that name the line.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import scipy.sparse as sp
+
+from multitag.data.dataset import Dataset
+from multitag.data.fileio import base_name, label_matrix, open_binary
+from multitag.data.registry import ReaderOptions
+from multitag.exceptions import DataFormatError
+
+_HEADER = re.compile(rb"\s*(\d+)\s+(\d+)\s+(\d+)\s*")
+_COMMA_SPACE = re.compile(rb"[ \t]*,[ \t]*")
+_PARSE_ERRORS = (ValueError, OverflowError, TypeError, IndexError)
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_LABELS = rf"{_NUMBER}(?:[ \t]*,[ \t]*{_NUMBER})*"
+_PAIR = rf"\d+:{_NUMBER}"
+_ROW = re.compile(
+    rf"[ \t]*(?:{_LABELS})?(?:[ \t]+qid:\d+)?(?:[ \t]+{_PAIR})*[ \t]*"
+    rf"|[ \t]*{_PAIR}(?:[ \t]+{_PAIR})*[ \t]*"
+)
+
+
+class _SpacedCommas:
+    """A binary file whose lines come out with spaces around commas removed (`1, 3` -> `1,3`)."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+
+    def read(self, size: int = -1) -> bytes:
+        return self._handle.read(size)
+
+    def __iter__(self) -> Iterator[bytes]:
+        for line in self._handle:
+            yield _COMMA_SPACE.sub(b",", line)
+
+
+def read_header(path: Path) -> tuple[int, int, int] | None:
+    """(n_samples, n_features, n_labels) from an Extreme Classification Repository header."""
+    with open_binary(path) as handle:
+        first = handle.readline(4096)
+    match = _HEADER.fullmatch(first)
+    return tuple(int(g) for g in match.groups()) if match else None  # type: ignore[return-value]
+
+
+def read_svmlight(path: Path, options: ReaderOptions | None = None) -> Dataset:
+    """Read a svmlight/libsvm multi-label or Extreme Classification Repository file."""
+    header = read_header(path)
+    X, labels = _load(path, skip_header=header is not None)
+    if X.shape[0] == 0:
+        raise DataFormatError(
+            "no data rows; expected lines like '1,5 3:0.5 10:1' (labels, then index:value)",
+            path=path,
+        )
+    X, first_index = _fix_features(X, header, path)
+    Y, label_names = _label_matrix(labels, header, path)
+    if header is not None and header[0] != X.shape[0]:
+        raise DataFormatError(
+            f"the header says {header[0]} rows but the file has {X.shape[0]}; expected them "
+            "to agree", path=path, line=1,
+        )
+    _check_finite(X, path, header is not None)
+    names = [f"f{i + first_index}" for i in range(X.shape[1])]
+    return Dataset(X=X, Y=Y, feature_names=names, label_names=label_names, name=base_name(path))
+
+
+def _load(path: Path, *, skip_header: bool) -> tuple[sp.csr_matrix, list[tuple[float, ...]]]:
+    from sklearn.datasets import load_svmlight_file
+
+    first_error: Exception | None = None
+    for spaced in (False, True):
+        with open_binary(path) as handle:
+            if skip_header:
+                handle.readline()
+            source = _SpacedCommas(handle) if spaced else handle
+            try:
+                X, labels = load_svmlight_file(
+                    source, dtype=np.float32, multilabel=True, zero_based=True
+                )
+                return sp.csr_matrix(X), labels
+            except _PARSE_ERRORS as err:
+                first_error = first_error or err
+    raise _locate_error(path, skip_header, first_error)
+
+
+def _locate_error(path: Path, skip_header: bool, err: Exception | None) -> DataFormatError:
+    """The first line that is not a valid row (the message says what a row must look like)."""
+    with open_binary(path) as handle:
+        for number, raw in enumerate(handle, start=1):
+            if number == 1 and skip_header:
+                continue
+            line = raw.split(b"#", 1)[0].decode("latin-1").rstrip("\r\n")
+            problem = _row_problem(line)
+            if problem:
+                return DataFormatError(problem, path=path, line=number)
+    return DataFormatError(f"cannot read the file ({err}); expected svmlight rows", path=path)
+
+
+def _row_problem(line: str) -> str | None:
+    if not _ROW.fullmatch(line):
+        shown = line.strip()[:40]
+        return (
+            f"expected 'label,label index:value ...' with whole-number indices; got {shown!r}"
+        )
+    indices = [int(p.split(":")[0]) for p in line.split() if ":" in p and not p.startswith("qid")]
+    if any(b <= a for a, b in itertools.pairwise(indices)):
+        return "feature indices must be increasing within a row (sorted, each once)"
+    if any(i > np.iinfo(np.int32).max for i in indices):
+        return "a feature index is too large; expected at most 2147483647"
+    return None
+
+
+def _fix_features(
+    X: sp.csr_matrix, header: tuple[int, int, int] | None, path: Path
+) -> tuple[sp.csr_matrix, int]:
+    """Shift 1-based indices to 0-based; give X the header's width. Returns (X, first index)."""
+    used_zero = X.nnz > 0 and int(X.indices.min()) == 0
+    width = X.shape[1]
+    if header is None:
+        return (X, 0) if used_zero or X.nnz == 0 else (X[:, 1:].tocsr(), 1)
+    n_features = header[1]
+    if width <= n_features:
+        return _widen(X, n_features), 0
+    if width == n_features + 1 and not used_zero:
+        return X[:, 1:].tocsr(), 1
+    raise DataFormatError(
+        f"feature index {width - 1} out of range; the header says {n_features} features "
+        f"(indices 0 to {n_features - 1}, or 1 to {n_features})", path=path, line=1,
+    )
+
+
+def _widen(X: sp.csr_matrix, n_cols: int) -> sp.csr_matrix:
+    return sp.csr_matrix((X.data, X.indices, X.indptr), shape=(X.shape[0], n_cols))
+
+
+def _label_matrix(
+    labels: list[tuple[float, ...]], header: tuple[int, int, int] | None, path: Path
+) -> tuple[np.ndarray | sp.csr_matrix, list[str]]:
+    counts = np.fromiter(map(len, labels), dtype=np.int64, count=len(labels))
+    flat = np.fromiter(itertools.chain.from_iterable(labels), dtype=np.float64, count=counts.sum())
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    bad = np.flatnonzero((flat != np.floor(flat)) | (flat < 0))
+    if bad.size:
+        raise _label_error(path, header, indptr, bad[0], f"label {flat[bad[0]]:g} is not a "
+                           "whole number >= 0; expected label ids like 0,3,17")
+    ids = flat.astype(np.int64)
+    columns, names = _label_columns(ids, header)
+    if header is not None and ids.size and columns.max() >= header[2]:
+        pos = int(np.argmax(columns))
+        raise _label_error(path, header, indptr, pos, f"label id {int(ids[pos])} out of range; "
+                           f"the header says {header[2]} labels")
+    Y = sp.csr_matrix(
+        (np.ones(len(ids), dtype=np.uint8), columns, indptr), shape=(len(labels), len(names))
+    )
+    Y.sum_duplicates()
+    Y.data[:] = 1
+    return label_matrix(Y), names
+
+
+def _label_error(
+    path: Path, header: object, indptr: np.ndarray, pos: int, message: str
+) -> DataFormatError:
+    row = int(np.searchsorted(indptr, pos, side="right") - 1)
+    return DataFormatError(message, path=path, line=_line_of_row(path, row, header is not None))
+
+
+def _label_columns(
+    ids: np.ndarray, header: tuple[int, int, int] | None
+) -> tuple[np.ndarray, list[str]]:
+    """Column of every label id and the label names (ids as written in the file)."""
+    if header is None:
+        distinct = np.unique(ids)
+        return np.searchsorted(distinct, ids), [str(int(v)) for v in distinct]
+    n_labels = header[2]
+    base = 1 if ids.size and ids.max() == n_labels and ids.min() >= 1 else 0
+    return ids - base, [str(i + base) for i in range(n_labels)]
+
+
+def _check_finite(X: sp.csr_matrix, path: Path, has_header: bool) -> None:
+    bad = ~np.isfinite(X.data)
+    if bad.any():
+        row = int(np.searchsorted(X.indptr, int(np.flatnonzero(bad)[0]), side="right") - 1)
+        raise DataFormatError(
+            f"row {row + 1} has a value that is NaN, infinite or too large for float32; "
+            "expected finite numbers", path=path, line=_line_of_row(path, row, has_header),
+        )
+
+
+def _line_of_row(path: Path, row: int, has_header: bool) -> int | None:
+    """File line of data row `row` (blank and comment lines do not count as rows)."""
+    seen = -1
+    with open_binary(path) as handle:
+        for number, raw in enumerate(handle, start=1):
+            if (number == 1 and has_header) or not raw.split(b"#", 1)[0].strip():
+                continue
+            seen += 1
+            if seen == row:
+                return number
+    return None

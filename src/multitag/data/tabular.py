@@ -1,0 +1,256 @@
+"""CSV, TSV, Parquet and JSON lines -> `Dataset` (pandas and pyarrow are imported on use).
+
+Labels are the columns named by `label_columns`, those starting with `label_prefix`, or one
+`tags_column` holding every label of a row (`a|b|c`, or a JSON list). Remaining numeric columns
+are features; a few-valued text column is one-hot encoded, an identifier or free-text column is
+dropped with a notice, and `text_column` is kept as raw text for TF-IDF in the preprocessor.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from multitag.data.dataset import Dataset
+from multitag.data.fileio import base_name, compression_of, read_text
+from multitag.data.registry import ReaderOptions
+from multitag.exceptions import DataFormatError
+
+MAX_ONE_HOT_VALUES = 50
+_LINE = re.compile(r"line (\d+)")
+
+
+def read_csv(path: Path, options: ReaderOptions | None = None) -> Dataset:
+    return _read_delimited(path, options or ReaderOptions(), sep=",")
+
+
+def read_tsv(path: Path, options: ReaderOptions | None = None) -> Dataset:
+    return _read_delimited(path, options or ReaderOptions(), sep="\t")
+
+
+def _read_delimited(path: Path, options: ReaderOptions, sep: str) -> Dataset:
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path, sep=sep, compression=compression_of(path), skipinitialspace=True)
+    except pd.errors.EmptyDataError as err:
+        raise DataFormatError("the file is empty; expected a header row of column names",
+                              path=path, line=1) from err
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+        found = _LINE.search(str(err))
+        raise DataFormatError(
+            f"not a valid {'CSV' if sep == ',' else 'TSV'} file: {str(err).strip()}",
+            path=path, line=int(found.group(1)) if found else None,
+        ) from err
+    return frame_to_dataset(frame, path, options, first_row_line=2)
+
+
+def read_parquet(path: Path, options: ReaderOptions | None = None) -> Dataset:
+    import pandas as pd
+
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError) as err:
+        if isinstance(err, FileNotFoundError | PermissionError):
+            raise
+        raise DataFormatError(f"not a valid Parquet file: {err}", path=path) from err
+    return frame_to_dataset(frame, path, options or ReaderOptions(), first_row_line=None)
+
+
+def read_jsonl(path: Path, options: ReaderOptions | None = None) -> Dataset:
+    """One JSON object a line, e.g. `{"text": "...", "labels": ["a", "b"]}`."""
+    import pandas as pd
+
+    options = options or ReaderOptions()
+    text, notices = read_text(path)
+    records, lines = [], []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataFormatError(f"not valid JSON ({err.msg}); expected one object a line",
+                                  path=path, line=number) from err
+        if not isinstance(record, dict):
+            raise DataFormatError(f"expected a JSON object; got {type(record).__name__}",
+                                  path=path, line=number)
+        records.append(record)
+        lines.append(number)
+    frame = pd.DataFrame.from_records(records)
+    defaults = _jsonl_defaults(frame, options)
+    data = frame_to_dataset(frame, path, defaults, row_lines=np.asarray(lines))
+    return replace(data, notices=notices + data.notices)
+
+
+def _jsonl_defaults(frame: Any, options: ReaderOptions) -> ReaderOptions:
+    has_labels = options.label_columns or options.label_prefix or options.tags_column
+    if not has_labels and "labels" in frame.columns:
+        options = replace(options, tags_column="labels")
+    if options.text_column is None and "text" in frame.columns:
+        options = replace(options, text_column="text")
+    return options
+
+
+def frame_to_dataset(
+    frame: Any, path: Path, options: ReaderOptions, first_row_line: int | None = None,
+    row_lines: np.ndarray | None = None,
+) -> Dataset:
+    """A pandas DataFrame -> Dataset: labels, text, then the remaining columns as features."""
+    if len(frame) == 0:
+        raise DataFormatError("no data rows; expected a header and at least one row", path=path)
+    if row_lines is None and first_row_line is not None:
+        row_lines = np.arange(len(frame)) + first_row_line
+    lines = row_lines if row_lines is not None else np.zeros(len(frame), dtype=np.int64)
+    label_cols = _label_column_names(frame, path, options)
+    Y, label_names = _labels(frame, label_cols, options, path, lines)
+    texts = None
+    used = set(label_cols)
+    if options.text_column is not None:
+        _require_columns(frame, [options.text_column], path, "text")
+        texts = [
+            "" if v is None or v != v else str(v) for v in frame[options.text_column].tolist()
+        ]
+        used.add(options.text_column)
+    X, names, notices, has_missing = _features(frame.drop(columns=list(used)), path, lines)
+    return Dataset(
+        X=X, Y=Y, feature_names=names, label_names=label_names, name=base_name(path),
+        texts=texts, has_missing=has_missing, notices=notices,
+    )
+
+
+def _require_columns(frame: Any, wanted: list[str], path: Path, what: str) -> None:
+    missing = [c for c in wanted if c not in frame.columns]
+    if missing:
+        have = [str(c) for c in frame.columns]
+        raise DataFormatError(
+            f"no {what} column(s) {', '.join(map(repr, missing))}; expected some of the columns "
+            f"{', '.join(have[:10])}{', ...' if len(have) > 10 else ''}", path=path, line=1,
+        )
+
+
+def _label_column_names(frame: Any, path: Path, options: ReaderOptions) -> list[str]:
+    if options.tags_column is not None:
+        _require_columns(frame, [options.tags_column], path, "tags")
+        return [options.tags_column]
+    wanted = list(options.label_columns)
+    _require_columns(frame, wanted, path, "label")
+    if options.label_prefix:
+        wanted += [str(c) for c in frame.columns
+                   if str(c).startswith(options.label_prefix) and c not in wanted]
+        if not wanted:
+            raise DataFormatError(
+                f"no column name starts with {options.label_prefix!r}; expected label columns",
+                path=path, line=1,
+            )
+    if not wanted:
+        raise DataFormatError(
+            "which columns are labels? give --label-columns a,b, --label-prefix P or "
+            "--tags-column C", path=path,
+        )
+    return wanted
+
+
+def _labels(
+    frame: Any, cols: list[str], options: ReaderOptions, path: Path, lines: np.ndarray
+) -> tuple[np.ndarray, list[str]]:
+    if options.tags_column is not None:
+        return _tags(frame[options.tags_column].tolist(), options.tag_sep, path, lines)
+    block = frame[cols]
+    if all(block[c].dtype.kind in "biuf" for c in cols):
+        values = block.to_numpy(dtype=np.float64)
+        ok = np.isin(values, (0.0, 1.0))
+    else:
+        values = block.to_numpy(dtype=object)
+        ok = np.vectorize(_is_01, otypes=[bool])(values)
+    if not ok.all():
+        row, col = (int(v[0]) for v in np.nonzero(~ok))
+        raise DataFormatError(
+            f"label column {cols[col]!r} has {values[row, col]!r}; expected 0 or 1",
+            path=path, line=int(lines[row]) or None,
+        )
+    return values.astype(np.uint8), [str(c) for c in cols]
+
+
+def _is_01(value: object) -> bool:
+    return isinstance(value, bool | int | float | np.number) and value in (0, 1)
+
+
+def _tags(
+    cells: list[Any], sep: str, path: Path, lines: np.ndarray
+) -> tuple[np.ndarray, list[str]]:
+    rows: list[list[str]] = []
+    for i, cell in enumerate(cells):
+        if isinstance(cell, list | tuple | np.ndarray):
+            tags = [str(t).strip() for t in cell]
+        elif cell is None or (isinstance(cell, float) and cell != cell):
+            tags = []
+        elif isinstance(cell, str | int | np.integer):
+            tags = [t.strip() for t in str(cell).split(sep)]
+        else:
+            raise DataFormatError(f"tags must be text or a list; got {cell!r}",
+                                  path=path, line=int(lines[i]) or None)
+        rows.append([t for t in tags if t])
+    names = sorted({t for tags in rows for t in tags})
+    column = {n: j for j, n in enumerate(names)}
+    Y = np.zeros((len(rows), len(names)), dtype=np.uint8)
+    for i, tags in enumerate(rows):
+        Y[i, [column[t] for t in tags]] = 1
+    return Y, names
+
+
+def _features(
+    frame: Any, path: Path, lines: np.ndarray
+) -> tuple[np.ndarray, list[str], tuple[str, ...], bool]:
+    """Numeric columns as they are; few-valued text one-hot; identifiers/free text dropped."""
+    blocks, names, notices = [], [], []
+    for col in frame.columns:
+        series = frame[col]
+        if series.dtype.kind in "biuf":
+            blocks.append(series.to_numpy(dtype=np.float64).reshape(-1, 1))
+            names.append(str(col))
+            continue
+        block, block_names, notice = _categorical(series, str(col))
+        if block is not None:
+            blocks.append(block)
+            names.extend(block_names)
+        if notice:
+            notices.append(notice)
+    X = np.hstack(blocks) if blocks else np.zeros((len(frame), 0))
+    has_missing = _check_values(X, names, path, lines)
+    if has_missing:
+        notices.append(f"{int(np.isnan(X).sum())} missing feature values; the preprocessor "
+                       "imputes them")
+    return X, names, tuple(notices), has_missing
+
+
+def _categorical(series: Any, name: str) -> tuple[np.ndarray | None, list[str], str]:
+    values = series.astype(object).where(series.notna(), None).tolist()
+    distinct = sorted({str(v) for v in values if v is not None})
+    if len(distinct) > MAX_ONE_HOT_VALUES or (len(distinct) == len(values) > 1):
+        return None, [], (f"dropped column {name!r} ({len(distinct)} distinct text values): "
+                          "an identifier or free text; use --text-column for text")
+    column = {v: j for j, v in enumerate(distinct)}
+    block = np.zeros((len(values), len(distinct)))
+    for i, v in enumerate(values):
+        if v is None:
+            block[i] = np.nan
+        else:
+            block[i, column[str(v)]] = 1.0
+    return block, [f"{name}={v}" for v in distinct], ""
+
+
+def _check_values(X: np.ndarray, names: list[str], path: Path, lines: np.ndarray) -> bool:
+    inf = np.isinf(X) | (np.abs(np.nan_to_num(X)) > np.finfo(np.float32).max)
+    if inf.any():
+        row, col = (int(v[0]) for v in np.nonzero(inf))
+        raise DataFormatError(
+            f"feature {names[col]!r} is infinite or too large for float32; expected finite "
+            "numbers", path=path, line=int(lines[row]) or None,
+        )
+    return bool(np.isnan(X).any())
