@@ -22,10 +22,10 @@ _PUBLIC = {
 __all__ = [*_PUBLIC, "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from multitag.data import load
-    from multitag.data.dataset import Dataset
-    from multitag.metrics import evaluate
-    from multitag.models.estimator import MultiLabelMLP
+    from multitag.data import load as load
+    from multitag.data.dataset import Dataset as Dataset
+    from multitag.metrics import evaluate as evaluate
+    from multitag.models.estimator import MultiLabelMLP as MultiLabelMLP
 
 
 def __getattr__(name: str) -> Any:

@@ -14,11 +14,11 @@ exact for up to `MAX_CLASSES` classes.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import logsumexp
-from scipy.stats import poisson
 
 MAX_CLASSES = 12
 
@@ -57,13 +57,18 @@ def label_set_prior(
     if n_classes > MAX_CLASSES:
         raise ValueError(f"exact prior needs at most {MAX_CLASSES} classes; got {n_classes}")
     sizes = np.arange(n_classes + 1)
-    size_weight = poisson.pmf(sizes, n_labels)
+    size_weight = np.array([_poisson_pmf(k, n_labels) for k in sizes])
     if not allow_unlabeled:
         size_weight[0] = 0.0
     size_prob = size_weight / size_weight.sum()
     first_distinct = _first_distinct_set_probability(np.asarray(p_c, dtype=np.float64))
     popcount = all_label_sets(n_classes).sum(axis=1)
     return size_prob[popcount] * first_distinct
+
+
+def _poisson_pmf(k: int, rate: float) -> float:
+    """P(K = k) for K ~ Poisson(rate), in closed form."""
+    return math.exp(k * math.log(rate) - rate - math.lgamma(k + 1))
 
 
 def _first_distinct_set_probability(p_c: np.ndarray) -> np.ndarray:

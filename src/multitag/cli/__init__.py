@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-import click
 import typer
 
 from multitag.exceptions import MultitagError
@@ -22,6 +21,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+@app.callback()
+def _root() -> None:
+    """Multi-label classification with neural networks."""
+
 
 _COMMAND_MODULES = ("demo", "data", "train", "evaluation")
 
@@ -44,13 +48,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         app(args=list(argv) if argv is not None else None, standalone_mode=False)
     except MultitagError as err:
         _fail(str(err))
-    except click.exceptions.Abort:
+    except typer.Abort:
         _fail("aborted", code=130)
-    except click.exceptions.ClickException as err:
-        err.show()
-        sys.exit(2 if isinstance(err, click.UsageError) else err.exit_code)
-    except click.exceptions.Exit as err:
+    except typer.Exit as err:
         sys.exit(err.exit_code)
+    except typer.TyperException as err:  # usage errors: bad option values, unknown options
+        format_message = getattr(err, "format_message", None)
+        _fail(format_message() if format_message else str(err), code=2)
     except OSError as err:
         _fail(f"{getattr(err, 'filename', '') or ''}: {err.strerror or err}".lstrip(": "))
     sys.exit(0)

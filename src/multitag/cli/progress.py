@@ -1,0 +1,53 @@
+"""Training progress on stderr: a rich progress bar with the latest losses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from multitag.training.trainer import Callback
+
+
+class ProgressCallback(Callback):
+    """Shows epochs done, training and validation loss; logs a line every ~10% of epochs."""
+
+    def __init__(self, console: Console | None = None, label: str = "training") -> None:
+        self.console = console or Console(stderr=True)
+        self.label = label
+        self._progress: Progress | None = None
+        self._task: Any = None
+        self._every = 1
+
+    def on_train_begin(self, trainer: Any, n_epochs: int) -> None:
+        self._every = max(1, n_epochs // 10)
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[losses]}"), TimeElapsedColumn(),
+            console=self.console, transient=True,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task(self.label, total=n_epochs, losses="")
+
+    def on_epoch_end(self, trainer: Any, record: dict[str, float]) -> None:
+        text = format_losses(record)
+        self._progress.update(self._task, advance=1, losses=text)
+        if record["epoch"] == 1 or record["epoch"] % self._every == 0:
+            self._progress.console.print(f"  epoch {record['epoch']:>4}  {text}",
+                                         highlight=False)
+
+    def on_train_end(self, trainer: Any, result: Any) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+        stop = " (early stop)" if result.stopped_early else ""
+        self.console.print(
+            f"  trained {len(result.history)} epochs in {result.fit_seconds:.2f} s{stop}, "
+            f"best epoch {result.best_epoch}, {result.threads} thread(s)", highlight=False)
+
+
+def format_losses(record: dict[str, float]) -> str:
+    text = f"train loss {record['train_loss']:.4f}"
+    if "valid_loss" in record:
+        text += f"  validation loss {record['valid_loss']:.4f}"
+    return text

@@ -1,0 +1,234 @@
+"""`MultiLabelMLP`: a scikit-learn compatible multi-label neural network.
+
+`fit(X, Y)` with `Y` a 0/1 matrix (n_samples, n_labels) trains one sigmoid output per label;
+`predict_proba` returns (n_samples, n_labels) probabilities, always 2-D; `predict` returns 0/1.
+A 1-D `y` (ordinary binary or multi-class target) is also accepted, as scikit-learn expects of a
+classifier: the classes are one-hot encoded, `predict` returns class labels and `predict_proba`
+(n_samples, n_classes) rows that sum to one.
+"""
+
+from __future__ import annotations
+
+import random
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import DataConversionWarning
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from multitag.exceptions import ConfigError
+
+VALIDATION_STRATEGIES = ("random", "tail")
+
+
+class MultiLabelMLP(ClassifierMixin, BaseEstimator):
+    """Dense/ReLU network with one sigmoid output per label, trained with BCE and Adam.
+
+    Parameters are stored as given; every check happens in `fit`. Fitted attributes end in `_`.
+    """
+
+    def __init__(
+        self, hidden: Sequence[int] = (256,), *, epochs: int = 100, batch_size: int = 64,
+        learning_rate: float = 1e-3, optimizer: str = "adam", weight_decay: float = 0.0,
+        lr_schedule: str = "constant", dropout: float = 0.0, validation_split: float = 0.1,
+        validation_strategy: str = "random",
+        early_stopping_patience: int | None = 10, standardize: bool = True,
+        threshold: float = 0.5, label_names: Sequence[str] | None = None,
+        random_state: int | None = None, threads: int | None = None,
+        callbacks: Sequence[Any] = (),
+    ) -> None:
+        self.hidden = hidden
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
+        self.dropout = dropout
+        self.validation_split = validation_split
+        self.validation_strategy = validation_strategy
+        self.early_stopping_patience = early_stopping_patience
+        self.standardize = standardize
+        self.threshold = threshold
+        self.label_names = label_names
+        self.random_state = random_state
+        self.threads = threads
+        self.callbacks = callbacks
+
+    # -- fitting ---------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any) -> MultiLabelMLP:
+        """Train on features `X` (array or CSR) and targets `y` (0/1 matrix or 1-D classes)."""
+        import torch
+
+        from multitag.models.mlp import MLP
+        from multitag.training.config import TrainConfig
+        from multitag.training.trainer import Trainer
+
+        self._check_params()
+        X, y = validate_data(self, X, y, accept_sparse="csr", multi_output=True,
+                             dtype=np.float32, reset=True)
+        Y = self._encode_targets(y)
+        seed = self._seed()
+        self.scaler_ = self._fit_scaler(X)
+        X = self._scale(X)
+        train_rows, valid_rows = self._validation_rows(X.shape[0], seed)
+        torch.manual_seed(seed)
+        self.module_ = MLP(X.shape[1], Y.shape[1], tuple(self.hidden), self.dropout)
+        config = TrainConfig(
+            epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
+            optimizer=self.optimizer, weight_decay=self.weight_decay,
+            lr_schedule=self.lr_schedule,
+            early_stopping_patience=self.early_stopping_patience if len(valid_rows) else None,
+            seed=seed, threads=self.threads,
+        )
+        valid = (X[valid_rows], Y[valid_rows]) if len(valid_rows) else (None, None)
+        result = Trainer(config, self.callbacks).fit(
+            self.module_, X[train_rows], Y[train_rows], *valid)
+        self.history_ = result.history
+        self.train_result_ = result
+        self.thresholds_ = np.full(Y.shape[1], float(self.threshold), dtype=np.float64)
+        return self
+
+    def _check_params(self) -> None:
+        hidden = self.hidden
+        if isinstance(hidden, int) or not all(
+            isinstance(h, (int, np.integer)) and h > 0 for h in hidden
+        ):
+            raise ConfigError(f"`hidden` must be a sequence of positive integers; got {hidden!r}")
+        if not 0.0 <= float(self.validation_split) < 1.0:
+            raise ConfigError(
+                f"`validation_split` must be a float in [0, 1); got {self.validation_split!r}")
+        if self.validation_strategy not in VALIDATION_STRATEGIES:
+            raise ConfigError(f"`validation_strategy` must be one of {VALIDATION_STRATEGIES}; "
+                              f"got {self.validation_strategy!r}")
+        if not 0.0 <= float(self.dropout) < 1.0:
+            raise ConfigError(f"`dropout` must be a float in [0, 1); got {self.dropout!r}")
+        if not 0.0 <= float(self.threshold) <= 1.0:
+            raise ConfigError(f"`threshold` must be a float in [0, 1]; got {self.threshold!r}")
+
+    def _encode_targets(self, y: Any) -> np.ndarray:
+        y = y.toarray() if sp.issparse(y) else np.asarray(y)
+        kind = type_of_target(y)
+        if kind == "multiclass" and y.ndim == 2:
+            warnings.warn("a column-vector y was passed where a 1-D array was expected; "
+                          "it is treated as 1-D class labels", DataConversionWarning,
+                          stacklevel=3)
+            y = y.ravel()
+        self.target_dtype_ = y.dtype
+        if kind in ("binary", "multiclass") and y.ndim == 1:
+            self.classes_ = np.unique(y)
+            self.single_output_ = True
+            if len(self.classes_) == 1:
+                Y = np.ones((len(y), 1), dtype=np.float32)
+            elif len(self.classes_) == 2:
+                Y = (y == self.classes_[1]).astype(np.float32).reshape(-1, 1)
+            else:
+                Y = (y[:, None] == self.classes_[None, :]).astype(np.float32)
+        elif kind == "multilabel-indicator" or (kind == "binary" and y.ndim == 2):
+            self.classes_ = np.arange(y.shape[1])
+            self.single_output_ = False
+            Y = y.astype(np.float32)
+        else:
+            raise ValueError(
+                f"Unknown label type: {kind!r}; y must be a 0/1 label matrix (n_samples, "
+                "n_labels) or a 1-D array of class labels")
+        names = self.label_names
+        if names is not None and len(names) != Y.shape[1] and not self.single_output_:
+            raise ConfigError(f"`label_names` has {len(names)} names for {Y.shape[1]} labels")
+        self.label_names_ = (
+            [str(n) for n in names] if names is not None and not self.single_output_
+            else [str(c) for c in self.classes_] if self.single_output_
+            else [f"label_{i}" for i in range(Y.shape[1])]
+        )
+        return Y
+
+    def _seed(self) -> int:
+        if self.random_state is None:
+            return random.SystemRandom().randrange(2**31)
+        if isinstance(self.random_state, (int, np.integer)):
+            return int(self.random_state)
+        return int(np.random.RandomState(self.random_state).randint(2**31))
+
+    def _fit_scaler(self, X: Any) -> StandardScaler | None:
+        if not self.standardize:
+            return None
+        return StandardScaler(with_mean=not sp.issparse(X)).fit(X)
+
+    def _scale(self, X: Any, dtype: type = np.float32) -> Any:
+        if self.scaler_ is not None:
+            X = self.scaler_.transform(X)
+        return sp.csr_matrix(X, dtype=dtype) if sp.issparse(X) else X.astype(dtype, copy=False)
+
+    def _validation_rows(self, n_rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        n_valid = int(n_rows * float(self.validation_split))
+        if n_valid < 1 or n_rows - n_valid < 1:
+            return np.arange(n_rows), np.arange(0)
+        if self.validation_strategy == "tail":
+            return np.arange(n_rows - n_valid), np.arange(n_rows - n_valid, n_rows)
+        order = np.random.default_rng(seed).permutation(n_rows)
+        return np.sort(order[n_valid:]), np.sort(order[:n_valid])
+
+    # -- prediction ------------------------------------------------------------------------
+    def decision_scores(self, X: Any) -> np.ndarray:
+        """Per-label probabilities (n_samples, n_labels) from the sigmoid outputs.
+
+        Computed in float64 so that a row's result does not depend on where it sits in the
+        batch (float32 matrix kernels round differently by position, by ~1e-7).
+        """
+        import torch
+        from torch.func import functional_call
+
+        from multitag.training.trainer import csr_to_torch
+
+        check_is_fitted(self, "module_")
+        X = validate_data(self, X, accept_sparse="csr", dtype=np.float64, reset=False)
+        X = self._scale(X, np.float64)
+        self.module_.eval()
+        params = {k: v.double() for k, v in self.module_.state_dict().items()}
+        parts = [np.zeros((0, self.module_.output.out_features))]
+        with torch.inference_mode():
+            for start in range(0, X.shape[0], 8192):
+                chunk = X[start:start + 8192]
+                batch = csr_to_torch(chunk, torch.float64) if sp.issparse(chunk) else \
+                    torch.from_numpy(np.ascontiguousarray(chunk))
+                parts.append(torch.sigmoid(functional_call(self.module_, params, (batch,))).numpy())
+        return np.concatenate(parts)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Probabilities: (n_samples, n_labels); for a 1-D target, (n_samples, n_classes)."""
+        scores = self.decision_scores(X)
+        if not self.single_output_:
+            return scores
+        if len(self.classes_) == 1:
+            return np.ones((len(scores), 1), dtype=scores.dtype)
+        if scores.shape[1] == 1:
+            return np.hstack([1.0 - scores, scores])
+        return scores / np.clip(scores.sum(axis=1, keepdims=True), 1e-12, None)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """0/1 label matrix (n_samples, n_labels); for a 1-D target, the predicted classes."""
+        scores = self.decision_scores(X)
+        if self.single_output_:
+            return self.classes_[self._class_index(scores)]
+        return (scores >= self.thresholds_).astype(self.target_dtype_)
+
+    def _class_index(self, scores: np.ndarray) -> np.ndarray:
+        if len(self.classes_) == 1:
+            return np.zeros(len(scores), dtype=int)
+        if len(self.classes_) == 2:
+            return (scores[:, 0] >= self.thresholds_[0]).astype(int)
+        return scores.argmax(axis=1)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.classifier_tags.multi_label = True
+        tags.input_tags.sparse = True
+        tags.non_deterministic = self.random_state is None
+        return tags

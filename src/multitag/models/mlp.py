@@ -1,0 +1,45 @@
+"""The network: Dense/ReLU hidden layers and one logit per label (sigmoid applied at the output)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import pairwise
+
+import torch
+from torch import nn
+
+
+class MLP(nn.Module):
+    """Feed-forward multi-label network returning logits of shape (batch, n_labels).
+
+    Sparse input (a torch sparse CSR/COO batch) is multiplied directly by the first layer.
+    """
+
+    def __init__(
+        self, n_features: int, n_labels: int, hidden: Sequence[int] = (32, 16, 8),
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        sizes = [n_features, *hidden]
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(sizes))
+        self.output = nn.Linear(sizes[-1], n_labels)
+        self.dropout = float(dropout)
+
+    @property
+    def linears(self) -> list[nn.Linear]:
+        """Every Linear layer in order, output last."""
+        return [*self.hidden, self.output]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for index, layer in enumerate(self.hidden):
+            x = _linear(layer, x) if index == 0 else layer(x)
+            x = torch.relu(x)
+            if self.dropout and self.training:
+                x = nn.functional.dropout(x, self.dropout, training=True)
+        return _linear(self.output, x) if not self.hidden else self.output(x)
+
+
+def _linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    if x.layout != torch.strided:
+        return torch.sparse.mm(x, layer.weight.t()) + layer.bias
+    return layer(x)

@@ -1,0 +1,221 @@
+"""The training loop: a few short steps (train step, validation, epoch end) plus callbacks.
+
+In-memory data is shuffled once per epoch and sliced into batches (no DataLoader); validation runs
+under `torch.inference_mode()`; the thread count is chosen deliberately and reported.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+from torch.nn import functional
+
+from multitag.exceptions import TrainingError
+from multitag.training import fast_backprop
+from multitag.training.config import TrainConfig
+from multitag.training.optim import FusedAdam
+
+# Below this many multiply-adds per batch, extra threads cost more than they save.
+_SINGLE_THREAD_WORK = 4_000_000
+
+
+class Callback:
+    """Hooks called by the Trainer; each does nothing unless overridden."""
+
+    def on_train_begin(self, trainer: Trainer, n_epochs: int) -> None: ...
+
+    def on_epoch_end(self, trainer: Trainer, record: dict[str, float]) -> None: ...
+
+    def on_train_end(self, trainer: Trainer, result: TrainResult) -> None: ...
+
+
+@dataclass
+class TrainResult:
+    """What training produced: per-epoch history (JSON-ready), best epoch, timing, threads."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    fit_seconds: float = 0.0
+    threads: int = 1
+    stopped_early: bool = False
+    fast_path: bool = False
+
+
+class Trainer:
+    """Trains a torch module that maps features to logits, with mean BCE on logits."""
+
+    def __init__(self, config: TrainConfig, callbacks: Sequence[Callback] = ()) -> None:
+        self.config = config
+        self.callbacks = list(callbacks)
+
+    def fit(
+        self, module: nn.Module, X: Any, Y: Any, X_valid: Any = None, Y_valid: Any = None,
+    ) -> TrainResult:
+        """Train `module` in place on (X, Y); validate on (X_valid, Y_valid) after every epoch."""
+        threads = self.config.threads or choose_threads(module, self.config.batch_size)
+        previous_threads = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            return self._fit(module, X, Y, X_valid, Y_valid, threads)
+        finally:
+            torch.set_num_threads(previous_threads)
+
+    def _fit(self, module, X, Y, X_valid, Y_valid, threads) -> TrainResult:
+        cfg = self.config
+        started = time.perf_counter()
+        generator = torch.Generator().manual_seed(cfg.seed)
+        train = _TensorData(X, Y)
+        valid = _TensorData(X_valid, Y_valid) if X_valid is not None else None
+        fast = fast_backprop.FastBackprop(module) if fast_backprop.supports(
+            module, not train.sparse) else None
+        optimizer = make_optimizer(module, cfg)
+        result = TrainResult(threads=threads, fast_path=fast is not None)
+        best_loss, best_state, waited = math.inf, None, 0
+        for callback in self.callbacks:
+            callback.on_train_begin(self, cfg.epochs)
+        for epoch in range(1, cfg.epochs + 1):
+            module.train()
+            train_loss = self.train_epoch(module, optimizer, train, generator, fast, epoch)
+            record = {"epoch": epoch, "train_loss": train_loss}
+            if valid is not None:
+                record["valid_loss"] = self.validation_loss(module, valid)
+            record["seconds"] = time.perf_counter() - started
+            result.history.append(record)
+            record["learning_rate"] = optimizer.lr
+            for callback in self.callbacks:
+                callback.on_epoch_end(self, record)
+            monitored = record.get("valid_loss", train_loss)
+            improved = monitored < best_loss - 1e-7
+            optimizer.lr = next_learning_rate(cfg, epoch, optimizer.lr, improved, waited)
+            if improved:
+                best_loss, waited, result.best_epoch = monitored, 0, epoch
+                if cfg.early_stopping_patience and cfg.restore_best:
+                    best_state = copy.deepcopy(module.state_dict())
+            else:
+                waited += 1
+                if cfg.early_stopping_patience and waited >= cfg.early_stopping_patience:
+                    result.stopped_early = True
+                    break
+        if best_state is not None:
+            module.load_state_dict(best_state)
+        module.eval()
+        result.fit_seconds = time.perf_counter() - started
+        for callback in self.callbacks:
+            callback.on_train_end(self, result)
+        return result
+
+    def train_epoch(self, module, optimizer, data, generator, fast, epoch) -> float:
+        """One pass over the shuffled training data; returns the mean batch loss."""
+        losses = []
+        for x, y in data.batches(self.config.batch_size, generator, self.config.shuffle):
+            losses.append(self.train_step(module, optimizer, x, y, fast))
+        batch_losses = torch.stack(losses)
+        if not torch.isfinite(batch_losses).all():
+            bad = int(torch.nonzero(~torch.isfinite(batch_losses))[0, 0]) + 1
+            raise TrainingError(
+                f"training diverged: the loss became {batch_losses[bad - 1].item()} in epoch "
+                f"{epoch}, batch {bad}; try a lower learning rate "
+                f"(now {self.config.learning_rate:g})"
+            )
+        return float(batch_losses.mean())
+
+    @staticmethod
+    def train_step(module, optimizer, x, y, fast) -> torch.Tensor:
+        """Gradients for one batch, then one optimizer step; returns the batch loss."""
+        if fast is not None:
+            loss = fast(x, y)
+        else:
+            optimizer.zero_grad()
+            loss = functional.binary_cross_entropy_with_logits(module(x), y)
+            loss.backward()
+            loss = loss.detach()
+        optimizer.step()
+        return loss
+
+    @staticmethod
+    def validation_loss(module: nn.Module, data: _TensorData) -> float:
+        """Mean BCE over the whole validation set, in evaluation mode."""
+        module.eval()
+        total = 0.0
+        with torch.inference_mode():
+            for x, y in data.batches(8192, None, shuffle=False):
+                logits = module(x)
+                total += float(functional.binary_cross_entropy_with_logits(
+                    logits, y, reduction="sum"))
+        module.train()
+        return total / max(data.n_rows * data.n_labels, 1)
+
+
+def next_learning_rate(
+    cfg: TrainConfig, epoch: int, current: float, improved: bool, waited: int
+) -> float:
+    """Learning rate for the next epoch: constant, cosine decay to 1% of the start, or divided
+    by 5 after 5 epochs without improvement of the monitored loss (plateau, floor 1e-3x)."""
+    if cfg.lr_schedule == "cosine":
+        return cfg.learning_rate * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * epoch
+                                                                       / cfg.epochs)))
+    if cfg.lr_schedule == "plateau" and not improved and (waited + 1) % 5 == 0:
+        return max(current / 5.0, cfg.learning_rate * 1e-3)
+    return current
+
+
+def make_optimizer(module: nn.Module, cfg: TrainConfig) -> FusedAdam:
+    """Adam (L2 weight decay) or AdamW (decoupled weight decay) on the module's parameters."""
+    return FusedAdam(module.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay,
+                     decoupled=cfg.optimizer == "adamw")
+
+
+def choose_threads(module: nn.Module, batch_size: int) -> int:
+    """One thread for small networks (overhead-bound); every available core otherwise."""
+    n_params = sum(p.numel() for p in module.parameters())
+    if n_params * batch_size < _SINGLE_THREAD_WORK:
+        return 1
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+               else (os.cpu_count() or 1))
+
+
+class _TensorData:
+    """Training or validation rows as torch tensors (dense) or a scipy CSR matrix (sparse)."""
+
+    def __init__(self, X: Any, Y: Any) -> None:
+        self.sparse = sp.issparse(X)
+        self.X = sp.csr_matrix(X, dtype=np.float32) if self.sparse else _dense_tensor(X)
+        self.Y = _dense_tensor(Y.toarray() if sp.issparse(Y) else Y)
+        self.n_rows, self.n_labels = self.Y.shape
+
+    def batches(
+        self, size: int, generator: torch.Generator | None, shuffle: bool
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        order = torch.randperm(self.n_rows, generator=generator) if shuffle else None
+        if not self.sparse:
+            X, Y = (self.X, self.Y) if order is None else (self.X[order], self.Y[order])
+            yield from zip(X.split(size), Y.split(size))
+            return
+        rows = np.arange(self.n_rows) if order is None else order.numpy()
+        for start in range(0, self.n_rows, size):
+            index = rows[start:start + size]
+            yield csr_to_torch(self.X[index]), self.Y[torch.from_numpy(index)]
+
+
+def csr_to_torch(matrix: sp.csr_matrix, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A scipy CSR matrix as a torch sparse CSR tensor (no densifying)."""
+    return torch.sparse_csr_tensor(
+        torch.from_numpy(matrix.indptr.astype(np.int64)),
+        torch.from_numpy(matrix.indices.astype(np.int64)),
+        torch.from_numpy(matrix.data).to(dtype),
+        size=matrix.shape, check_invariants=False,
+    )
+
+
+def _dense_tensor(values: Any) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
