@@ -40,7 +40,7 @@ def read_arff(path: Path, options: ReaderOptions | None = None) -> Dataset:
     body = parse_body(lines, header, path)
     Y = _labels(body, header.attributes, label_idx, path)
     X, names, dropped = _features(body, header.attributes, set(label_idx))
-    notices += (f"labels: {len(label_idx)} attributes named by {source}",)
+    notices += (f"labels: {len(label_idx)} attribute(s) named by {source}",)
     notices += tuple(
         f"dropped {a.kind} attribute {a.name!r} (line {a.line}): not usable as a feature"
         for a in dropped

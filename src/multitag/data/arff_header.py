@@ -37,6 +37,7 @@ class Header:
     relation: str
     attributes: list[Attribute]
     data_start: int
+    relation_line: int = 0
 
 
 def unescape(text: str) -> str:
@@ -130,19 +131,19 @@ def _nominal_values(spec: str, line: int, path: Path) -> tuple[str, ...]:
 
 def parse_header(lines: list[str], path: Path) -> Header:
     """Read `@relation` and `@attribute` lines up to `@data`."""
-    relation, attributes = "", []
+    relation, attributes, relation_line = "", [], 0
     for i, raw in enumerate(lines):
         text = raw.strip()
         if not text or text.startswith("%"):
             continue
         keyword = text.split(None, 1)[0].lower()
         if keyword == "@relation":
-            relation = _relation(text, i + 1, path)
+            relation, relation_line = _relation(text, i + 1, path), i + 1
         elif keyword == "@attribute":
             attributes.append(_attribute(text, i + 1, path))
         elif keyword == "@data":
             _check_attributes(attributes, path, i + 1)
-            return Header(relation, attributes, i + 1)
+            return Header(relation, attributes, i + 1, relation_line)
         else:
             raise DataFormatError(
                 f"expected @relation, @attribute or @data; got {text[:40]!r}", path=path, line=i + 1

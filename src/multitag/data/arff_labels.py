@@ -84,8 +84,9 @@ def labels_from_meka(header: Header, path: Path) -> list[int] | None:
     n, total = int(match.group(1)), len(header.attributes)
     if n == 0 or abs(n) >= total:
         raise DataFormatError(
-            f"@relation says -C {n} but the file has {total} attributes; expected a label count "
-            f"between 1 and {total - 1} (negative: labels last)", path=path,
+            f"@relation says -C {n} but the file has {total} attribute(s); expected a label "
+            "count that leaves at least one feature (negative: labels last)",
+            path=path, line=header.relation_line or None,
         )
     return list(range(n)) if n > 0 else list(range(total + n, total))
 

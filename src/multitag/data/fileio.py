@@ -5,6 +5,9 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -41,15 +44,21 @@ def open_binary(path: Path) -> BinaryIO:
     return open(path, "rb")
 
 
+@contextmanager
+def decompression_errors(path: Path) -> Iterator[None]:
+    """Turn a corrupt or truncated .gz/.bz2/.xz stream into a DataFormatError naming `path`."""
+    try:
+        yield
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except (OSError, EOFError, lzma.LZMAError, zlib.error) as err:
+        raise DataFormatError(f"cannot decompress: {err}", path=path) from err
+
+
 def read_bytes(path: Path) -> bytes:
     """The whole (decompressed) content of `path`; a corrupt archive is a DataFormatError."""
-    try:
-        with open_binary(path) as handle:
-            return handle.read()
-    except (OSError, EOFError, lzma.LZMAError) as err:
-        if isinstance(err, FileNotFoundError | IsADirectoryError | PermissionError):
-            raise
-        raise DataFormatError(f"cannot decompress: {err}", path=path) from err
+    with decompression_errors(path), open_binary(path) as handle:
+        return handle.read()
 
 
 def read_text(path: Path) -> tuple[str, tuple[str, ...]]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from multitag.data.dataset import Dataset
-from multitag.data.fileio import format_extension, open_binary
+from multitag.data.fileio import decompression_errors, format_extension, open_binary
 from multitag.exceptions import ConfigError, DataFormatError
 
 
@@ -125,7 +125,7 @@ def detect_format(path: Path) -> str:
 
 
 def _sniff(path: Path) -> str:
-    with open_binary(path) as handle:
+    with decompression_errors(path), open_binary(path) as handle:
         head = handle.read(65536)
     lines = [ln.strip() for ln in head.splitlines() if ln.strip()]
     lines = [ln for ln in lines if not ln.startswith((b"%", b"#"))] or [b""]

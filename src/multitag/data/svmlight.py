@@ -18,13 +18,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from multitag.data.dataset import Dataset
-from multitag.data.fileio import base_name, label_matrix, open_binary
+from multitag.data.fileio import base_name, decompression_errors, label_matrix, open_binary
 from multitag.data.registry import ReaderOptions
 from multitag.exceptions import DataFormatError
 
 _HEADER = re.compile(rb"\s*(\d+)\s+(\d+)\s+(\d+)\s*")
 _COMMA_SPACE = re.compile(rb"[ \t]*,[ \t]*")
 _PARSE_ERRORS = (ValueError, OverflowError, TypeError, IndexError)
+MAX_COLUMNS = 50_000_000  # features or labels (each one gets a name)
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _LABELS = rf"{_NUMBER}(?:[ \t]*,[ \t]*{_NUMBER})*"
 _PAIR = rf"\d+:{_NUMBER}"
@@ -53,11 +54,24 @@ def read_header(path: Path) -> tuple[int, int, int] | None:
     with open_binary(path) as handle:
         first = handle.readline(4096)
     match = _HEADER.fullmatch(first)
-    return tuple(int(g) for g in match.groups()) if match else None  # type: ignore[return-value]
+    if match is None:
+        return None
+    numbers = tuple(int(g) for g in match.groups())
+    if max(numbers) > MAX_COLUMNS:
+        raise DataFormatError(
+            f"header numbers {numbers} are too large; expected at most {MAX_COLUMNS:,} each",
+            path=path, line=1,
+        )
+    return numbers  # type: ignore[return-value]
 
 
 def read_svmlight(path: Path, options: ReaderOptions | None = None) -> Dataset:
     """Read a svmlight/libsvm multi-label or Extreme Classification Repository file."""
+    with decompression_errors(path):
+        return _read(path)
+
+
+def _read(path: Path) -> Dataset:
     header = read_header(path)
     X, labels = _load(path, skip_header=header is not None)
     if X.shape[0] == 0:
@@ -129,6 +143,12 @@ def _fix_features(
     """Shift 1-based indices to 0-based; give X the header's width. Returns (X, first index)."""
     used_zero = X.nnz > 0 and int(X.indices.min()) == 0
     width = X.shape[1]
+    if width > MAX_COLUMNS + 1:
+        row = int(np.searchsorted(X.indptr, int(np.argmax(X.indices)), side="right") - 1)
+        raise DataFormatError(
+            f"feature index {width - 1:,} is too large; expected at most {MAX_COLUMNS:,}",
+            path=path, line=_line_of_row(path, row, header is not None),
+        )
     if header is None:
         return (X, 0) if used_zero or X.nnz == 0 else (X[:, 1:].tocsr(), 1)
     n_features = header[1]
@@ -152,10 +172,11 @@ def _label_matrix(
     counts = np.fromiter(map(len, labels), dtype=np.int64, count=len(labels))
     flat = np.fromiter(itertools.chain.from_iterable(labels), dtype=np.float64, count=counts.sum())
     indptr = np.concatenate([[0], np.cumsum(counts)])
-    bad = np.flatnonzero((flat != np.floor(flat)) | (flat < 0))
+    bad = np.flatnonzero((flat != np.floor(flat)) | (flat < 0) | (flat >= MAX_COLUMNS))
     if bad.size:
         raise _label_error(path, header, indptr, bad[0], f"label {flat[bad[0]]:g} is not a "
-                           "whole number >= 0; expected label ids like 0,3,17")
+                           f"whole number from 0 to {MAX_COLUMNS - 1:,}; expected label ids "
+                           "like 0,3,17")
     ids = flat.astype(np.int64)
     columns, names = _label_columns(ids, header)
     if header is not None and ids.size and columns.max() >= header[2]:

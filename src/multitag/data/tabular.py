@@ -17,12 +17,13 @@ from typing import Any
 import numpy as np
 
 from multitag.data.dataset import Dataset
-from multitag.data.fileio import base_name, compression_of, read_text
+from multitag.data.fileio import base_name, compression_of, decompression_errors, read_text
 from multitag.data.registry import ReaderOptions
 from multitag.exceptions import DataFormatError
 
 MAX_ONE_HOT_VALUES = 50
 _LINE = re.compile(r"line (\d+)")
+_PANDAS_COMPRESSION = {"gz": "gzip", "bz2": "bz2", "xz": "xz"}
 
 
 def read_csv(path: Path, options: ReaderOptions | None = None) -> Dataset:
@@ -37,7 +38,11 @@ def _read_delimited(path: Path, options: ReaderOptions, sep: str) -> Dataset:
     import pandas as pd
 
     try:
-        frame = pd.read_csv(path, sep=sep, compression=compression_of(path), skipinitialspace=True)
+        with decompression_errors(path):
+            frame = pd.read_csv(
+                path, sep=sep, compression=_PANDAS_COMPRESSION.get(compression_of(path)),
+                skipinitialspace=True,
+            )
     except pd.errors.EmptyDataError as err:
         raise DataFormatError("the file is empty; expected a header row of column names",
                               path=path, line=1) from err
@@ -171,10 +176,16 @@ def _labels(
     if not ok.all():
         row, col = (int(v[0]) for v in np.nonzero(~ok))
         raise DataFormatError(
-            f"label column {cols[col]!r} has {values[row, col]!r}; expected 0 or 1",
+            f"label column {cols[col]!r} has {_shown(values[row, col])}; expected 0 or 1",
             path=path, line=int(lines[row]) or None,
         )
     return values.astype(np.uint8), [str(c) for c in cols]
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, float | np.floating):
+        return "a missing value" if value != value else f"{float(value):g}"
+    return repr(value)
 
 
 def _is_01(value: object) -> bool:
