@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from multitag.exceptions import ConfigError
 
-VALIDATION_STRATEGIES = ("random", "tail")
+VALIDATION_STRATEGIES = ("stratified", "random", "tail")
 
 
 class MultiLabelMLP(ClassifierMixin, BaseEstimator):
@@ -37,9 +37,10 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
         self, hidden: Sequence[int] = (256,), *, epochs: int = 100, batch_size: int = 64,
         learning_rate: float = 1e-3, optimizer: str = "adam", weight_decay: float = 0.0,
         lr_schedule: str = "constant", dropout: float = 0.0, validation_split: float = 0.1,
-        validation_strategy: str = "random",
+        validation_strategy: str = "stratified",
         early_stopping_patience: int | None = 10, standardize: bool = True,
-        threshold: float = 0.5, label_names: Sequence[str] | None = None,
+        threshold: float = 0.5, decision: str = "fixed", objective: str = "micro_f1",
+        label_names: Sequence[str] | None = None,
         random_state: int | None = None, threads: int | None = None,
         callbacks: Sequence[Any] = (),
     ) -> None:
@@ -56,6 +57,8 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
         self.early_stopping_patience = early_stopping_patience
         self.standardize = standardize
         self.threshold = threshold
+        self.decision = decision
+        self.objective = objective
         self.label_names = label_names
         self.random_state = random_state
         self.threads = threads
@@ -77,7 +80,7 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
         seed = self._seed()
         self.scaler_ = self._fit_scaler(X)
         X = self._scale(X)
-        train_rows, valid_rows = self._validation_rows(X.shape[0], seed)
+        train_rows, valid_rows = self._validation_rows(Y, seed)
         torch.manual_seed(seed)
         self.module_ = MLP(X.shape[1], Y.shape[1], tuple(self.hidden), self.dropout)
         config = TrainConfig(
@@ -92,7 +95,10 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
             self.module_, X[train_rows], Y[train_rows], *valid)
         self.history_ = result.history
         self.train_result_ = result
-        self.thresholds_ = np.full(Y.shape[1], float(self.threshold), dtype=np.float64)
+        if len(valid_rows):
+            self._fit_decision_rule(X[valid_rows], Y[valid_rows])
+        else:
+            self._fit_decision_rule(None, None)
         return self
 
     def _check_params(self) -> None:
@@ -165,40 +171,42 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
             X = self.scaler_.transform(X)
         return sp.csr_matrix(X, dtype=dtype) if sp.issparse(X) else X.astype(dtype, copy=False)
 
-    def _validation_rows(self, n_rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    def _validation_rows(self, Y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        n_rows = Y.shape[0]
         n_valid = int(n_rows * float(self.validation_split))
         if n_valid < 1 or n_rows - n_valid < 1:
             return np.arange(n_rows), np.arange(0)
         if self.validation_strategy == "tail":
             return np.arange(n_rows - n_valid), np.arange(n_rows - n_valid, n_rows)
-        order = np.random.default_rng(seed).permutation(n_rows)
-        return np.sort(order[n_valid:]), np.sort(order[:n_valid])
+        from multitag.data.splits import assign
+
+        fraction = n_valid / n_rows
+        part = assign(Y, [1 - fraction, fraction], method=self.validation_strategy, seed=seed)
+        return np.flatnonzero(part == 0), np.flatnonzero(part == 1)
+
+    def _fit_decision_rule(self, X_valid: Any, Y_valid: np.ndarray | None) -> None:
+        """Tune the decision rule on the validation rows (a fixed threshold needs none)."""
+        from multitag.decision import make_rule
+
+        if self.decision == "fixed" or Y_valid is None or self.single_output_:
+            self.decision_rule_ = make_rule("fixed", threshold=float(self.threshold))
+        else:
+            params = {"objective": self.objective} if self.decision in ("global", "per_label") \
+                else {}
+            rule = make_rule(self.decision, **params)
+            self.decision_rule_ = rule.fit(Y_valid, self.decision_scores(X_valid, scaled=True))
+        self.thresholds_ = rule_thresholds(self.decision_rule_, self.module_.output.out_features)
 
     # -- prediction ------------------------------------------------------------------------
-    def decision_scores(self, X: Any) -> np.ndarray:
-        """Per-label probabilities (n_samples, n_labels) from the sigmoid outputs.
-
-        Computed in float64 so that a row's result does not depend on where it sits in the
-        batch (float32 matrix kernels round differently by position, by ~1e-7).
-        """
-        import torch
-        from torch.func import functional_call
-
-        from multitag.training.trainer import csr_to_torch
+    def decision_scores(self, X: Any, *, scaled: bool = False) -> np.ndarray:
+        """Per-label probabilities (n_samples, n_labels) from the sigmoid outputs."""
+        from multitag.models.inference import predict_scores
 
         check_is_fitted(self, "module_")
-        X = validate_data(self, X, accept_sparse="csr", dtype=np.float64, reset=False)
-        X = self._scale(X, np.float64)
-        self.module_.eval()
-        params = {k: v.double() for k, v in self.module_.state_dict().items()}
-        parts = [np.zeros((0, self.module_.output.out_features))]
-        with torch.inference_mode():
-            for start in range(0, X.shape[0], 8192):
-                chunk = X[start:start + 8192]
-                batch = csr_to_torch(chunk, torch.float64) if sp.issparse(chunk) else \
-                    torch.from_numpy(np.ascontiguousarray(chunk))
-                parts.append(torch.sigmoid(functional_call(self.module_, params, (batch,))).numpy())
-        return np.concatenate(parts)
+        if not scaled:
+            X = validate_data(self, X, accept_sparse="csr", dtype=np.float64, reset=False)
+            X = self._scale(X, np.float64)
+        return predict_scores(self.module_, X)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Probabilities: (n_samples, n_labels); for a 1-D target, (n_samples, n_classes)."""
@@ -216,13 +224,13 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
         scores = self.decision_scores(X)
         if self.single_output_:
             return self.classes_[self._class_index(scores)]
-        return (scores >= self.thresholds_).astype(self.target_dtype_)
+        return self.decision_rule_.predict(scores).astype(self.target_dtype_)
 
     def _class_index(self, scores: np.ndarray) -> np.ndarray:
         if len(self.classes_) == 1:
             return np.zeros(len(scores), dtype=int)
         if len(self.classes_) == 2:
-            return (scores[:, 0] >= self.thresholds_[0]).astype(int)
+            return self.decision_rule_.predict(scores)[:, 0].astype(int)
         return scores.argmax(axis=1)
 
     def __sklearn_tags__(self):
@@ -232,3 +240,16 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
         tags.input_tags.sparse = True
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+def rule_thresholds(rule: Any, n_labels: int) -> np.ndarray | None:
+    """The per-label thresholds a threshold rule applies (None for top-k style rules)."""
+    state = rule.to_dict()
+    if state["rule"] == "fixed":
+        return np.full(n_labels, float(state["params"]["threshold"]))
+    if state["rule"] == "global":
+        return np.full(n_labels, float(state["state"]["threshold"]))
+    if state["rule"] == "per_label":
+        return np.asarray(state["state"]["thresholds"], dtype=np.float64)
+    return None
+

@@ -1,0 +1,266 @@
+"""The model directory: `model.json` (everything but tensors) + `weights.safetensors`.
+
+Saved into a temporary directory beside the target and renamed into place, so an interrupted
+save leaves the previous model intact. Loading validates every key, type and tensor shape and
+never executes code from the files (no pickle anywhere).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from multitag import __version__
+from multitag.data.dataset import Dataset
+from multitag.exceptions import DataFormatError, ModelFileError
+
+FORMAT_NAME = "multitag-model"
+FORMAT_VERSION = 1
+MODEL_JSON = "model.json"
+WEIGHTS = "weights.safetensors"
+_NETWORK_PREFIX = "network."
+_PREPROCESSOR_PREFIX = "preprocessor."
+_REQUIRED_KEYS = {"format": str, "format_version": int, "multitag_version": str,
+                  "architecture": dict, "preprocessing": dict, "label_names": list,
+                  "feature_names": list, "decision_rule": dict, "training": dict, "metrics": dict}
+
+
+@dataclass
+class ModelBundle:
+    """Everything needed to predict: preprocessor, network, decision rule and label names."""
+
+    preprocessor: Any
+    module: Any
+    decision_rule: Any
+    label_names: list[str]
+    feature_names: list[str]
+    architecture: dict[str, Any]
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    # -- prediction ------------------------------------------------------------------------
+    def transform(self, data: Dataset | Any) -> Any:
+        """Features for the network: a Dataset goes through the saved preprocessor as is;
+        an array, CSR matrix or DataFrame is checked against the training feature count."""
+        if not isinstance(data, Dataset):
+            data = self._as_dataset(data)
+        return self.preprocessor.transform(data)
+
+    def predict_proba(self, data: Dataset | Any) -> np.ndarray:
+        """Probabilities (n_samples, n_labels), columns in `label_names` order."""
+        from multitag.models.inference import predict_scores
+
+        return predict_scores(self.module, self.transform(data))
+
+    def predict(self, data: Dataset | Any) -> np.ndarray:
+        """0/1 label sets (n_samples, n_labels) by the saved decision rule."""
+        return self.decision_rule.predict(self.predict_proba(data))
+
+    def _as_dataset(self, X: Any) -> Dataset:
+        import scipy.sparse as sp
+
+        if isinstance(X, list | tuple) and X and isinstance(X[0], str):
+            texts = [str(t) for t in X]
+            return Dataset(X=np.zeros((len(texts), 0)), Y=np.zeros((len(texts), 0)),
+                           feature_names=[], label_names=[], texts=texts)
+        columns = list(getattr(X, "columns", []))
+        matrix = X if sp.issparse(X) else np.asarray(X, dtype=np.float64)
+        if matrix.ndim != 2 or matrix.shape[1] != len(self.feature_names):
+            raise DataFormatError(
+                f"input has {matrix.shape[-1] if matrix.ndim else 0} feature columns; the model "
+                f"was trained on {len(self.feature_names)}")
+        names = [str(c) for c in columns] if columns else list(self.feature_names)
+        return Dataset(X=matrix, Y=np.zeros((matrix.shape[0], 0)), feature_names=names,
+                       label_names=[], has_missing=True)
+
+    # -- saving ----------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        """Write the model directory atomically; return its path."""
+        from safetensors.numpy import save_file
+
+        target = Path(directory)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            description, tensors = self._to_files()
+            save_file(tensors, str(staging / WEIGHTS), metadata={"format": FORMAT_NAME})
+            with open(staging / MODEL_JSON, "w", encoding="utf-8") as handle:
+                json.dump(description, handle, indent=2, allow_nan=False)
+                handle.write("\n")
+            _make_readable(staging)
+            _replace_directory(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return target
+
+    def _to_files(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        state, arrays = self.preprocessor.to_state()
+        tensors = {_NETWORK_PREFIX + k: v.detach().cpu().numpy()
+                   for k, v in self.module.state_dict().items()}
+        tensors.update({_PREPROCESSOR_PREFIX + k: np.ascontiguousarray(v)
+                        for k, v in arrays.items()})
+        description = {
+            "format": FORMAT_NAME, "format_version": FORMAT_VERSION,
+            "multitag_version": __version__, "architecture": self.architecture,
+            "preprocessing": state, "label_names": self.label_names,
+            "feature_names": self.feature_names, "decision_rule": self.decision_rule.to_dict(),
+            "training": self.training, "metrics": _jsonable(self.metrics),
+            "history": _jsonable(self.history),
+        }
+        return description, tensors
+
+    # -- loading ---------------------------------------------------------------------------
+    @classmethod
+    def load(cls, directory: str | Path) -> ModelBundle:
+        """Read and validate a model directory (a `ModelFileError` names what is wrong)."""
+        directory = Path(directory)
+        description = _read_description(directory)
+        tensors = _read_tensors(directory / WEIGHTS)
+        return cls._from_files(directory, description, tensors)
+
+    @classmethod
+    def _from_files(cls, directory: Path, description: dict[str, Any],
+                    tensors: dict[str, np.ndarray]) -> ModelBundle:
+        from multitag.decision import rule_from_dict
+        from multitag.exceptions import ConfigError
+        from multitag.features import Preprocessor
+
+        arrays = {k[len(_PREPROCESSOR_PREFIX):]: v for k, v in tensors.items()
+                  if k.startswith(_PREPROCESSOR_PREFIX)}
+        preprocessor = Preprocessor.from_state(description["preprocessing"], arrays)
+        module = _build_network(directory, description, tensors)
+        try:
+            rule = rule_from_dict(description["decision_rule"])
+        except ConfigError as err:
+            raise ModelFileError(f"{directory / MODEL_JSON}: decision_rule: {err}") from err
+        return cls(
+            preprocessor=preprocessor, module=module, decision_rule=rule,
+            label_names=[str(n) for n in description["label_names"]],
+            feature_names=[str(n) for n in description["feature_names"]],
+            architecture=description["architecture"], training=description["training"],
+            metrics=description["metrics"], history=list(description.get("history") or []),
+        )
+
+
+def _read_description(directory: Path) -> dict[str, Any]:
+    path = directory / MODEL_JSON
+    if not directory.is_dir():
+        raise ModelFileError(f"{directory}: not a model directory (it does not exist)")
+    try:
+        description = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise ModelFileError(f"{path}: missing; a model directory holds {MODEL_JSON} and "
+                             f"{WEIGHTS}") from err
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelFileError(f"{path}: not valid JSON ({err})") from err
+    if not isinstance(description, dict):
+        raise ModelFileError(f"{path}: must hold a JSON object")
+    for key, kind in _REQUIRED_KEYS.items():
+        if key not in description:
+            raise ModelFileError(f"{path}: missing key {key!r}")
+        if not isinstance(description[key], kind) or isinstance(description[key], bool):
+            raise ModelFileError(f"{path}: {key!r} must be a {kind.__name__}; got "
+                                 f"{type(description[key]).__name__}")
+    if description["format"] != FORMAT_NAME:
+        raise ModelFileError(f"{path}: format is {description['format']!r}; expected "
+                             f"{FORMAT_NAME!r}")
+    if description["format_version"] != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: written in model format version {description['format_version']} (by "
+            f"multitag {description['multitag_version']}); this multitag "
+            f"({__version__}) reads format version {FORMAT_VERSION}")
+    return description
+
+
+def _read_tensors(path: Path) -> dict[str, np.ndarray]:
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    if not path.is_file():
+        raise ModelFileError(f"{path}: missing; the network weights are stored there")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ModelFileError(f"{path}: not a readable safetensors file ({err})") from err
+
+
+def _build_network(directory: Path, description: dict[str, Any],
+                   tensors: dict[str, np.ndarray]) -> Any:
+    import torch
+
+    from multitag.models.mlp import MLP
+
+    arch = description["architecture"]
+    where = directory / MODEL_JSON
+    try:
+        module = MLP(int(arch["n_features"]), int(arch["n_labels"]),
+                     tuple(int(h) for h in arch["hidden"]), float(arch.get("dropout", 0.0)))
+    except (KeyError, TypeError, ValueError) as err:
+        raise ModelFileError(f"{where}: architecture must give n_features, n_labels and "
+                             f"hidden as integers ({err})") from err
+    expected = module.state_dict()
+    found = {k[len(_NETWORK_PREFIX):]: v for k, v in tensors.items()
+             if k.startswith(_NETWORK_PREFIX)}
+    for name, tensor in expected.items():
+        if name not in found:
+            raise ModelFileError(f"{directory / WEIGHTS}: tensor {name!r} is missing")
+        if tuple(found[name].shape) != tuple(tensor.shape):
+            raise ModelFileError(f"{directory / WEIGHTS}: tensor {name!r} has shape "
+                                 f"{tuple(found[name].shape)}; the architecture needs "
+                                 f"{tuple(tensor.shape)}")
+    extra = sorted(set(found) - set(expected))
+    if extra:
+        raise ModelFileError(f"{directory / WEIGHTS}: unexpected tensors {extra}")
+    module.load_state_dict({k: torch.from_numpy(np.array(v, dtype=np.float32))
+                            for k, v in found.items()})
+    if len(description["label_names"]) != module.output.out_features:
+        raise ModelFileError(f"{where}: {len(description['label_names'])} label names for "
+                             f"{module.output.out_features} outputs")
+    return module.eval()
+
+
+def _replace_directory(staging: Path, target: Path) -> None:
+    """Move `staging` to `target`, keeping the old target until the new one is in place."""
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+    backup.rmdir()
+    os.replace(target, backup)
+    try:
+        os.replace(staging, target)
+    except BaseException:
+        os.replace(backup, target)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def _make_readable(directory: Path) -> None:
+    """mkdtemp and safetensors create owner-only files; apply the user's umask instead."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(directory, 0o777 & ~umask)
+    for child in directory.iterdir():
+        os.chmod(child, 0o666 & ~umask)
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON types (numpy scalars become floats/ints; NaN becomes None)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,154 @@
+"""The pipeline of DESIGN.md as library calls: fit preprocessor, train, tune the decision rule,
+evaluate, bundle. The CLI's train/evaluate/predict commands are thin layers over these."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+from multitag.bundle import ModelBundle
+from multitag.data.dataset import Dataset
+from multitag.exceptions import ConfigError, DataFormatError
+
+SAVABLE_MODELS = ("mlp",)
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Network, training and decision-rule settings for `train_model` (stored in model.json)."""
+
+    model: str = "mlp"
+    hidden: tuple[int, ...] = (256,)
+    epochs: int = 100
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    optimizer: str = "adamw"
+    weight_decay: float = 1e-4
+    lr_schedule: str = "constant"
+    dropout: float = 0.2
+    validation_split: float = 0.1
+    early_stopping_patience: int | None = 10
+    decision: str = "global"
+    objective: str = "micro_f1"
+    seed: int = 0
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.model not in SAVABLE_MODELS:
+            raise ConfigError(
+                f"`--model` must be one of {', '.join(SAVABLE_MODELS)} for a model directory; "
+                f"got {self.model!r} (baselines are compared with `multitag compare`)")
+
+    def estimator_params(self) -> dict[str, Any]:
+        skip = {"model", "seed"}
+        params = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
+        return {**params, "random_state": self.seed, "standardize": False}
+
+
+@dataclass
+class TrainOutcome:
+    """The saved-to-be bundle plus what training measured."""
+
+    bundle: ModelBundle
+    fit_seconds: float
+    threads: int
+    stopped_early: bool
+    best_epoch: int
+    notices: list[str] = field(default_factory=list)
+
+
+def train_model(train: Dataset, options: TrainOptions,
+                callbacks: Sequence[Any] = ()) -> TrainOutcome:
+    """Fit the preprocessor on `train`, train the network, tune the decision rule."""
+    from multitag.features import Preprocessor
+    from multitag.models.estimator import MultiLabelMLP
+
+    _check_trainable(train, options)
+    started = time.perf_counter()
+    preprocessor = Preprocessor().fit(train)
+    X = preprocessor.transform(train)
+    estimator = MultiLabelMLP(**options.estimator_params(), label_names=train.label_names,
+                              callbacks=callbacks)
+    estimator.fit(X, train.Y_dense())
+    architecture = {"type": "mlp", "n_features": int(X.shape[1]), "n_labels": train.n_labels,
+                    "hidden": list(options.hidden), "dropout": options.dropout}
+    bundle = ModelBundle(
+        preprocessor=preprocessor, module=estimator.module_,
+        decision_rule=estimator.decision_rule_, label_names=list(train.label_names),
+        feature_names=list(train.feature_names), architecture=architecture,
+        training={**asdict(options), "n_train_rows": train.n_samples},
+        history=estimator.history_,
+    )
+    result = estimator.train_result_
+    notices = [*train.notices, *preprocessor.notices_, *_constant_label_notices(train)]
+    return TrainOutcome(bundle=bundle, fit_seconds=time.perf_counter() - started,
+                        threads=result.threads, stopped_early=result.stopped_early,
+                        best_epoch=result.best_epoch, notices=notices)
+
+
+@dataclass
+class Evaluation:
+    """Metrics of a bundle on labelled data, with the timing of prediction."""
+
+    report: Any
+    predict_seconds: float
+
+    def metrics_json(self, fit_seconds: float | None = None) -> dict[str, Any]:
+        payload = {**self.report.metrics, "predict_seconds": self.predict_seconds}
+        if fit_seconds is not None:
+            payload["fit_seconds"] = fit_seconds
+        return payload
+
+
+def evaluate_model(bundle: ModelBundle, data: Dataset) -> Evaluation:
+    """Predict `data` with the bundle and compute every metric against its labels."""
+    from multitag.metrics import evaluate
+    from multitag.models.estimator import rule_thresholds
+
+    _check_same_labels(bundle, data)
+    started = time.perf_counter()
+    proba = bundle.predict_proba(data)
+    predicted = bundle.decision_rule.predict(proba)
+    seconds = time.perf_counter() - started
+    report = evaluate(data.Y_dense(), proba, predicted, label_names=bundle.label_names)
+    thresholds = rule_thresholds(bundle.decision_rule, len(bundle.label_names))
+    if thresholds is not None:
+        report = report.with_thresholds(thresholds)
+    return Evaluation(report=report, predict_seconds=seconds)
+
+
+def _check_trainable(train: Dataset, options: TrainOptions) -> None:
+    n_valid = int(train.n_samples * options.validation_split)
+    if train.n_labels == 0:
+        raise DataFormatError(f"{train.name or 'training data'}: no label columns were found")
+    if options.validation_split > 0 and (n_valid < 1 or train.n_samples - n_valid < 1):
+        raise DataFormatError(
+            f"{train.name or 'training data'} has {train.n_samples} rows: too few for a "
+            f"validation split of {options.validation_split:g} (it needs at least "
+            f"{int(np.ceil(1 / options.validation_split))} rows)")
+
+
+def _constant_label_notices(train: Dataset) -> list[str]:
+    counts = np.asarray(train.Y.sum(axis=0)).ravel()
+    never = [n for n, c in zip(train.label_names, counts) if c == 0]
+    always = [n for n, c in zip(train.label_names, counts) if c == train.n_samples]
+    notices = []
+    if never:
+        notices.append(f"{len(never)} label(s) never occur in training and will be predicted "
+                       f"absent: {', '.join(never[:10])}")
+    if always:
+        notices.append(f"{len(always)} label(s) occur in every training row and will be "
+                       f"predicted present: {', '.join(always[:10])}")
+    return notices
+
+
+def _check_same_labels(bundle: ModelBundle, data: Dataset) -> None:
+    if list(data.label_names) != list(bundle.label_names):
+        missing = [n for n in bundle.label_names if n not in data.label_names]
+        raise DataFormatError(
+            f"{data.name or 'data'}: its labels differ from the model's "
+            f"({data.n_labels} vs {len(bundle.label_names)}; missing: {missing[:5]})")

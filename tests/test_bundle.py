@@ -1,0 +1,142 @@
+"""The model directory: round trip, atomic replace, validation of every part, no pickle."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from multitag.bundle import MODEL_JSON, WEIGHTS, ModelBundle
+from multitag.data.dataset import Dataset
+from multitag.exceptions import DataFormatError, ModelFileError
+from multitag.workflow import TrainOptions, evaluate_model, train_model
+
+
+@pytest.fixture
+def dataset(tiny_multilabel) -> Dataset:  # noqa: ANN001
+    X, Y = tiny_multilabel
+    return Dataset(X=X, Y=Y, feature_names=[f"f{i}" for i in range(8)],
+                   label_names=["a", "b", "c", "d"], name="tiny")
+
+
+@pytest.fixture
+def saved(tmp_path: Path, dataset: Dataset) -> tuple[Path, ModelBundle]:
+    outcome = train_model(dataset, TrainOptions(hidden=(16,), epochs=5, decision="per_label"))
+    return outcome.bundle.save(tmp_path / "model"), outcome.bundle
+
+
+def test_round_trip_predicts_the_same(saved, dataset) -> None:  # noqa: ANN001
+    directory, bundle = saved
+    loaded = ModelBundle.load(directory)
+    np.testing.assert_array_equal(loaded.predict_proba(dataset), bundle.predict_proba(dataset))
+    np.testing.assert_array_equal(loaded.predict(dataset), bundle.predict(dataset))
+    assert loaded.label_names == ["a", "b", "c", "d"]
+    assert loaded.decision_rule.to_dict() == bundle.decision_rule.to_dict()
+    assert sorted(p.name for p in directory.iterdir()) == [MODEL_JSON, WEIGHTS]
+
+
+def test_predicts_from_a_plain_array(saved, dataset) -> None:  # noqa: ANN001
+    _, bundle = saved
+    np.testing.assert_allclose(bundle.predict_proba(dataset.X), bundle.predict_proba(dataset))
+    with pytest.raises(DataFormatError, match="trained on 8"):
+        bundle.predict_proba(dataset.X[:, :5])
+
+
+def test_save_replaces_an_existing_model_atomically(saved, dataset) -> None:  # noqa: ANN001
+    directory, bundle = saved
+    bundle.metrics = {"note": 1.0}
+    bundle.save(directory)
+    assert json.loads((directory / MODEL_JSON).read_text())["metrics"] == {"note": 1.0}
+    assert [p.name for p in directory.parent.iterdir()] == ["model"]
+
+
+def _edit_json(directory: Path, **changes: object) -> None:
+    path = directory / MODEL_JSON
+    description = json.loads(path.read_text())
+    for key, value in changes.items():
+        if value is None:
+            description.pop(key)
+        else:
+            description[key] = value
+    path.write_text(json.dumps(description))
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"format_version": 99}, "format version 99 .* reads format version 1"),
+    ({"label_names": None}, "missing key 'label_names'"),
+    ({"architecture": "mlp"}, "'architecture' must be a dict; got str"),
+    ({"architecture": {"n_features": 8, "n_labels": 4, "hidden": [32]}},
+     "has shape .* the architecture needs"),
+    ({"label_names": ["a"]}, "1 label names for 4 outputs"),
+    ({"decision_rule": {"rule": "magic"}}, "unknown decision rule 'magic'"),
+])
+def test_bad_model_json(saved, changes, message) -> None:  # noqa: ANN001
+    directory, _ = saved
+    _edit_json(directory, **changes)
+    with pytest.raises(ModelFileError, match=message):
+        ModelBundle.load(directory)
+
+
+def test_not_json(saved) -> None:  # noqa: ANN001
+    directory, _ = saved
+    (directory / MODEL_JSON).write_text("{not json")
+    with pytest.raises(ModelFileError, match="not valid JSON"):
+        ModelBundle.load(directory)
+
+
+def test_missing_or_corrupted_weights(saved) -> None:  # noqa: ANN001
+    directory, _ = saved
+    weights = directory / WEIGHTS
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(ModelFileError, match="not a readable safetensors file"):
+        ModelBundle.load(directory)
+    weights.unlink()
+    with pytest.raises(ModelFileError, match="missing; the network weights"):
+        ModelBundle.load(directory)
+
+
+def test_a_pickle_in_place_of_the_weights_is_rejected(saved, tmp_path) -> None:  # noqa: ANN001
+    directory, _ = saved
+    marker = tmp_path / "executed"
+
+    class Exploit:
+        def __reduce__(self):  # noqa: ANN204
+            return (Path.touch, (marker,))
+
+    (directory / WEIGHTS).write_bytes(pickle.dumps(Exploit()))
+    with pytest.raises(ModelFileError):
+        ModelBundle.load(directory)
+    assert not marker.exists()
+
+
+def test_missing_directory() -> None:
+    with pytest.raises(ModelFileError, match="not a model directory"):
+        ModelBundle.load("/nonexistent/model")
+
+
+def test_evaluate_checks_label_names(saved, dataset) -> None:  # noqa: ANN001
+    _, bundle = saved
+    report = evaluate_model(bundle, dataset).report
+    assert report.per_label[0].threshold is not None
+    other = Dataset(X=dataset.X, Y=dataset.Y, feature_names=dataset.feature_names,
+                    label_names=["w", "x", "y", "z"])
+    with pytest.raises(DataFormatError, match="labels differ"):
+        evaluate_model(bundle, other)
+
+
+def test_too_few_rows_for_the_validation_split(dataset) -> None:  # noqa: ANN001
+    with pytest.raises(DataFormatError, match="too few for a validation split"):
+        train_model(dataset.subset(range(5)), TrainOptions(epochs=1))
+
+
+def test_constant_labels_still_train_with_a_notice(dataset) -> None:  # noqa: ANN001
+    Y = dataset.Y.copy()
+    Y[:, 0], Y[:, 1] = 0, 1
+    data = Dataset(X=dataset.X, Y=Y, feature_names=dataset.feature_names,
+                   label_names=dataset.label_names)
+    outcome = train_model(data, TrainOptions(hidden=(8,), epochs=3))
+    assert any("never occur" in n for n in outcome.notices)
+    assert any("every training row" in n for n in outcome.notices)
