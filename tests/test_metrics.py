@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -260,7 +258,7 @@ def _cases(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
     return Y, S
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(_cases())
 def test_metrics_stay_in_range(case: tuple[np.ndarray, np.ndarray]) -> None:
     Y, S = case
@@ -284,8 +282,3 @@ def test_report_is_frozen() -> None:
     with pytest.raises(AttributeError):
         report.metrics = {}  # type: ignore[misc]
 
-
-def test_metrics_does_not_import_torch() -> None:
-    code = ("import sys, multitag.metrics; "
-            "sys.exit('torch' in sys.modules)")
-    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -162,7 +162,7 @@ def _as_label_matrix(Y: object, what: str) -> np.ndarray:
         raise DataFormatError(f"{what} must be 2-D (n_samples, n_labels); got shape {arr.shape}")
     if arr.dtype != bool and not np.issubdtype(arr.dtype, np.number):
         raise DataFormatError(f"{what} must be numeric 0/1; got dtype {arr.dtype}")
-    bad = ~np.isin(arr, (0, 1))
+    bad = (arr != 0) & (arr != 1)
     if bad.any():
         raise DataFormatError(f"{what} must hold only 0 and 1; got {arr[bad].ravel()[0].item()!r}")
     return arr.astype(np.uint8)
