@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn import metrics as skm
@@ -140,6 +141,13 @@ def test_per_label_falls_back_to_global_for_labels_without_positives() -> None:
     rule = PerLabelThreshold(objective="macro_f1").fit(Y, S)
     assert rule.fallback_labels_ == [2]
     assert rule.thresholds_[2] == rule.global_threshold_
+
+
+def test_sparse_labels_tune_like_dense() -> None:
+    Y, S = _case(6)
+    dense = PerLabelThreshold("micro_f1").fit(Y, S)
+    sparse = PerLabelThreshold("micro_f1").fit(sp.csr_matrix(Y), S)
+    np.testing.assert_array_equal(dense.thresholds_, sparse.thresholds_)
 
 
 def test_candidates_cover_every_cut() -> None:

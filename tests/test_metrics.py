@@ -187,6 +187,11 @@ def test_explicit_y_pred_is_used() -> None:
     Y, S = _random_case(4)
     P = np.zeros_like(Y)
     assert evaluate(Y, S, P).metrics["micro_recall"] == 0.0
+    P = (S >= 0.3).astype(np.uint8)
+    expected = skm.f1_score(Y, P, average="micro")
+    assert evaluate(Y, S, sp.csr_matrix(P)).metrics["micro_f1"] == pytest.approx(expected)
+    with pytest.raises(DataFormatError, match="Y_pred has shape"):
+        evaluate(Y, S, P[:, :2])
 
 
 # ---- metric names -----------------------------------------------------------------------------
