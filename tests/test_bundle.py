@@ -16,7 +16,7 @@ from multitag.workflow import TrainOptions, evaluate_model, train_model
 
 
 @pytest.fixture
-def dataset(tiny_multilabel) -> Dataset:  # noqa: ANN001
+def dataset(tiny_multilabel) -> Dataset:
     X, Y = tiny_multilabel
     return Dataset(X=X, Y=Y, feature_names=[f"f{i}" for i in range(8)],
                    label_names=["a", "b", "c", "d"], name="tiny")
@@ -28,7 +28,7 @@ def saved(tmp_path: Path, dataset: Dataset) -> tuple[Path, ModelBundle]:
     return outcome.bundle.save(tmp_path / "model"), outcome.bundle
 
 
-def test_round_trip_predicts_the_same(saved, dataset) -> None:  # noqa: ANN001
+def test_round_trip_predicts_the_same(saved, dataset) -> None:
     directory, bundle = saved
     loaded = ModelBundle.load(directory)
     np.testing.assert_array_equal(loaded.predict_proba(dataset), bundle.predict_proba(dataset))
@@ -38,14 +38,14 @@ def test_round_trip_predicts_the_same(saved, dataset) -> None:  # noqa: ANN001
     assert sorted(p.name for p in directory.iterdir()) == [MODEL_JSON, WEIGHTS]
 
 
-def test_predicts_from_a_plain_array(saved, dataset) -> None:  # noqa: ANN001
+def test_predicts_from_a_plain_array(saved, dataset) -> None:
     _, bundle = saved
     np.testing.assert_allclose(bundle.predict_proba(dataset.X), bundle.predict_proba(dataset))
     with pytest.raises(DataFormatError, match="trained on 8"):
         bundle.predict_proba(dataset.X[:, :5])
 
 
-def test_save_replaces_an_existing_model_atomically(saved, dataset) -> None:  # noqa: ANN001
+def test_save_replaces_an_existing_model_atomically(saved, dataset) -> None:
     directory, bundle = saved
     bundle.metrics = {"note": 1.0}
     bundle.save(directory)
@@ -73,21 +73,21 @@ def _edit_json(directory: Path, **changes: object) -> None:
     ({"label_names": ["a"]}, "1 label names for 4 outputs"),
     ({"decision_rule": {"rule": "magic"}}, "unknown decision rule 'magic'"),
 ])
-def test_bad_model_json(saved, changes, message) -> None:  # noqa: ANN001
+def test_bad_model_json(saved, changes, message) -> None:
     directory, _ = saved
     _edit_json(directory, **changes)
     with pytest.raises(ModelFileError, match=message):
         ModelBundle.load(directory)
 
 
-def test_not_json(saved) -> None:  # noqa: ANN001
+def test_not_json(saved) -> None:
     directory, _ = saved
     (directory / MODEL_JSON).write_text("{not json")
     with pytest.raises(ModelFileError, match="not valid JSON"):
         ModelBundle.load(directory)
 
 
-def test_missing_or_corrupted_weights(saved) -> None:  # noqa: ANN001
+def test_missing_or_corrupted_weights(saved) -> None:
     directory, _ = saved
     weights = directory / WEIGHTS
     weights.write_bytes(weights.read_bytes()[:100])
@@ -98,12 +98,12 @@ def test_missing_or_corrupted_weights(saved) -> None:  # noqa: ANN001
         ModelBundle.load(directory)
 
 
-def test_a_pickle_in_place_of_the_weights_is_rejected(saved, tmp_path) -> None:  # noqa: ANN001
+def test_a_pickle_in_place_of_the_weights_is_rejected(saved, tmp_path) -> None:
     directory, _ = saved
     marker = tmp_path / "executed"
 
     class Exploit:
-        def __reduce__(self):  # noqa: ANN204
+        def __reduce__(self):
             return (Path.touch, (marker,))
 
     (directory / WEIGHTS).write_bytes(pickle.dumps(Exploit()))
@@ -117,7 +117,7 @@ def test_missing_directory() -> None:
         ModelBundle.load("/nonexistent/model")
 
 
-def test_evaluate_checks_label_names(saved, dataset) -> None:  # noqa: ANN001
+def test_evaluate_checks_label_names(saved, dataset) -> None:
     _, bundle = saved
     report = evaluate_model(bundle, dataset).report
     assert report.per_label[0].threshold is not None
@@ -127,12 +127,12 @@ def test_evaluate_checks_label_names(saved, dataset) -> None:  # noqa: ANN001
         evaluate_model(bundle, other)
 
 
-def test_too_few_rows_for_the_validation_split(dataset) -> None:  # noqa: ANN001
+def test_too_few_rows_for_the_validation_split(dataset) -> None:
     with pytest.raises(DataFormatError, match="too few for a validation split"):
         train_model(dataset.subset(range(5)), TrainOptions(epochs=1))
 
 
-def test_constant_labels_still_train_with_a_notice(dataset) -> None:  # noqa: ANN001
+def test_constant_labels_still_train_with_a_notice(dataset) -> None:
     Y = dataset.Y.copy()
     Y[:, 0], Y[:, 1] = 0, 1
     data = Dataset(X=dataset.X, Y=Y, feature_names=dataset.feature_names,

@@ -42,6 +42,26 @@ class TrainOptions:
             raise ConfigError(
                 f"`--model` must be one of {', '.join(SAVABLE_MODELS)} for a model directory; "
                 f"got {self.model!r} (baselines are compared with `multitag compare`)")
+        self._check_early()
+
+    def _check_early(self) -> None:
+        """Every value checked before any data is read or any training starts."""
+        from multitag.decision import check_objective, make_rule
+        from multitag.training.config import TrainConfig
+
+        check_objective(self.objective)
+        make_rule(self.decision, **({"objective": self.objective}
+                                    if self.decision in ("global", "per_label") else {}))
+        TrainConfig(epochs=self.epochs, batch_size=self.batch_size,
+                    learning_rate=self.learning_rate, optimizer=self.optimizer,
+                    weight_decay=self.weight_decay, lr_schedule=self.lr_schedule,
+                    early_stopping_patience=self.early_stopping_patience, seed=self.seed,
+                    threads=self.threads)
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"`--dropout` must be a number in [0, 1); got {self.dropout}")
+        if not 0.0 <= self.validation_split < 1.0:
+            raise ConfigError("`--validation-split` must be a number in [0, 1); got "
+                              f"{self.validation_split}")
 
     def estimator_params(self) -> dict[str, Any]:
         skip = {"model", "seed"}

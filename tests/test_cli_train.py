@@ -1,0 +1,81 @@
+"""`multitag train`, `evaluate`, `predict` end to end on emotions, and their bad-input exits."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _cli(*args: object) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "multitag", *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def emotions() -> tuple[Path, Path]:
+    root = Path(__file__).resolve().parents[1].parent / "shared/data/mulan/emotions"
+    if not root.is_dir():
+        pytest.skip(f"benchmark data not found at {root}")
+    return root / "emotions-train.arff", root / "emotions-test.arff"
+
+
+@pytest.fixture(scope="module")
+def model_dir(emotions, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("m") / "model"
+    metrics = out.parent / "metrics.json"
+    done = _cli("train", emotions[0], "--test", emotions[1], "--out", out, "--epochs", "30",
+                "--quiet", "--metrics-json", metrics)
+    assert done.returncode == 0, done.stderr
+    values = json.loads(metrics.read_text())
+    assert values["micro_f1"] > 0.6 and "fit_seconds" in values
+    return out
+
+
+def test_evaluate_prints_metrics_and_per_label_table(model_dir, emotions, tmp_path) -> None:
+    out = tmp_path / "m.json"
+    done = _cli("evaluate", model_dir, emotions[1], "--metrics-json", out)
+    assert done.returncode == 0, done.stderr
+    assert "amazed-suprised" in done.stdout and "threshold" in done.stdout
+    assert json.loads(out.read_text())["label_accuracy"] > 0.7
+
+
+def test_predict_csv_with_probabilities(model_dir, emotions, tmp_path) -> None:
+    out = tmp_path / "p.csv"
+    done = _cli("predict", model_dir, emotions[1], "--output", out, "--proba")
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 202 and "p_quiet-still" in rows[0]
+    assert all(0.0 <= float(rows[0][f"p_{n}"]) <= 1.0 for n in ("sad-lonely", "quiet-still"))
+
+
+def test_predict_jsonl_top_k(model_dir, emotions, tmp_path) -> None:
+    out = tmp_path / "p.jsonl"
+    done = _cli("predict", model_dir, emotions[1], "-o", out, "--top-k", "2")
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 202 and all(len(r["labels"]) == 2 for r in records)
+
+
+@pytest.mark.parametrize("args", [
+    ["predict", "{model}", "{test}", "--top-k", "2", "--threshold", "0.3"],
+    ["predict", "{model}", "{test}", "--threshold", "1.5"],
+    ["evaluate", "{missing}", "{test}"],
+    ["train", "{test}", "--out", "{tmp}/x", "--hidden", "0"],
+    ["train", "{test}", "--out", "{tmp}/x", "--model", "svm"],
+    ["train", "{test}", "--out", "{tmp}/x", "--decision", "magic"],
+])
+def test_bad_input_exits_2_in_one_line(model_dir, emotions, tmp_path, args) -> None:
+    fill = {"model": model_dir, "test": emotions[1], "missing": tmp_path / "none",
+            "tmp": tmp_path}
+    done = _cli(*(a.format(**fill) for a in args))
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
