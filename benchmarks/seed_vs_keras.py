@@ -190,10 +190,17 @@ def build_report(keras: Program, demo: Program, tuned: Program, runs: int, warmu
         rows, align="lrrrrrl")
 
     k_whole, k_fit = median(keras.whole), median(keras.fit)
+
+    def ratio_cell(k: list[float], m: list[float]) -> str:
+        paired = [ratio(a, b) for a, b in zip(k, m, strict=True)]
+        return (f"{ratio(median(k), median(m)):.1f}x (per round {median(paired):.1f}x, "
+                f"{min(paired):.1f}–{max(paired):.1f}x)")
+
     ratios = md_table(
-        ["Keras / multitag (ratio of medians)", "multitag demo", "demo --preset tuned"],
-        [["training time", *(f"{ratio(k_fit, median(p.fit)):.1f}x" for p in (demo, tuned))],
-         ["whole process", *(f"{ratio(k_whole, median(p.whole)):.1f}x" for p in (demo, tuned))]])
+        ["Keras / multitag: ratio of medians (per-round ratios: median, min–max)",
+         "multitag demo", "demo --preset tuned"],
+        [["training time", *(ratio_cell(keras.fit, p.fit) for p in (demo, tuned))],
+         ["whole process", *(ratio_cell(keras.whole, p.whole) for p in (demo, tuned))]])
 
     def train_ok(p: Program) -> str:
         r = ratio(k_fit, median(p.fit))
@@ -233,13 +240,18 @@ def build_report(keras: Program, demo: Program, tuned: Program, runs: int, warmu
           f"{closed_txt}: {closed_ok}"]],
         align="lll")
 
+    busy = ""
+    if info["busy"]:
+        busy = (f"\n- **The machine was busy** (load average above its {os.cpu_count()} cores "
+                "during the runs): absolute times are inflated and the ratios are noisier than "
+                "on a quiet machine; rerun when it is idle.")
     printed = statistics.fmean(float(e["printed_accuracy"]) for e in keras.extra)
     imports = median([float(e["import_seconds"]) for e in keras.extra])
     threads = "; ".join(
         f"{p.key}: " + ", ".join(sorted({str(e.get("threads", "?")) for e in p.extra}))
         for p in (demo, tuned))
     notes = [
-        f"- Machine: {info['machine']}.",
+        f"- Machine: {info['machine']}; load average {info['load_end']} at the end.",
         f"- Reference: TensorFlow {info['tensorflow']}, Keras {info['keras']}, scikit-learn "
         f"{info['sklearn_keras']} in `benchmarks/.venv-keras`; multitag {info['multitag']} with "
         f"torch {info['torch']} (intra-op threads {threads}).",
@@ -253,7 +265,7 @@ def build_report(keras: Program, demo: Program, tuned: Program, runs: int, warmu
         "- keras_seed.py is not seeded, so its spread is its own run-to-run variation; "
         f"multitag uses `--seed 0..{runs - 1}`; the data and the split are the same for all.",
     ]
-    return "\n\n".join([results, ratios, targets, "\n".join(notes)])
+    return "\n\n".join([results, ratios, targets, "\n".join(notes) + busy])
 
 
 # --------------------------------------------------------------------------- main
@@ -289,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (Path(args.multitag).is_file() and os.access(args.multitag, os.X_OK)):
         fail(f"no multitag executable at {args.multitag} (run `make install`, or --multitag)")
     machine = machine_line()  # before anything loads the machine
+    max_load = os.getloadavg()[0]
     kpy = ensure_keras_venv(args.keras_venv, args.keras_python, args.keras_packages.split())
 
     keras = Program("keras", "original Keras program (`keras_seed.py`)")
@@ -310,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in range(args.runs):
             order = programs[r % 3:] + programs[:r % 3]
             for p in order:
+                max_load = max(max_load, os.getloadavg()[0])
                 seconds, metrics = once(p, r, workdir)
                 p.add(seconds, metrics, "test_loss" if p.key == "keras" else "loss")
                 print(f"run {r + 1}/{args.runs} {p.key:>6}: whole {seconds:6.2f} s, "
@@ -321,7 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     mpy = Path(args.multitag).parent / "python"
     kv = versions(kpy, ["tensorflow", "keras", "scikit-learn"])
     mv = versions(mpy if mpy.exists() else sys.executable, ["multitag", "torch"])
-    info = {"machine": machine, "tensorflow": kv["tensorflow"], "keras": kv["keras"],
+    info = {"machine": machine, "load_end": "{:.2f}/{:.2f}/{:.2f}".format(*os.getloadavg()),
+            "busy": max(max_load, os.getloadavg()[0]) > (os.cpu_count() or 1) + 0.5,
+            "tensorflow": kv["tensorflow"], "keras": kv["keras"],
             "sklearn_keras": kv["scikit-learn"], "multitag": mv["multitag"], "torch": mv["torch"]}
     report = build_report(keras, demo, tuned, args.runs, args.warmup, info)
     print()
