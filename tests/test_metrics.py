@@ -287,3 +287,16 @@ def test_report_is_frozen() -> None:
     with pytest.raises(AttributeError):
         report.metrics = {}  # type: ignore[misc]
 
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_vectorised_lrap_equals_scikit_learn(seed: int) -> None:
+    from multitag.metrics import lrap
+
+    rng = np.random.default_rng(seed)
+    for _ in range(50):
+        n, n_labels = int(rng.integers(1, 25)), int(rng.integers(1, 9))
+        Y = rng.random((n, n_labels)) < rng.random()
+        S = rng.integers(0, 4, (n, n_labels)) / 3 if seed % 2 else rng.random((n, n_labels))
+        assert lrap(Y, S) == pytest.approx(
+            skm.label_ranking_average_precision_score(Y, S), abs=1e-12)

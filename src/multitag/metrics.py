@@ -363,6 +363,30 @@ def _widen(Y: np.ndarray, S: np.ndarray, fill: float) -> tuple[np.ndarray, np.nd
             np.pad(S, ((0, 0), (0, 1)), constant_values=fill).astype(S.dtype))
 
 
+def lrap(Y: np.ndarray, S: np.ndarray) -> float:
+    """Label ranking average precision, vectorised, equal to scikit-learn's (tested).
+
+    scikit-learn's version loops over rows in Python (about 1 s for 3,300 rows here); this one
+    sorts every row once. Same conventions: tied scores rank pessimistically, a row with no
+    relevant label or only relevant labels scores 1.
+    """
+    Y = np.asarray(Y, dtype=bool)
+    n_rows, n_labels = Y.shape
+    order = np.argsort(-np.asarray(S, dtype=np.float64), axis=1, kind="stable")
+    s_sorted = np.take_along_axis(np.asarray(S, dtype=np.float64), order, axis=1)
+    y_sorted = np.take_along_axis(Y, order, axis=1)
+    run_ends = np.ones((n_rows, n_labels), dtype=bool)
+    run_ends[:, :-1] = s_sorted[:, :-1] != s_sorted[:, 1:]
+    ends = np.where(run_ends, np.arange(n_labels), n_labels)
+    last_tied = np.minimum.accumulate(ends[:, ::-1], axis=1)[:, ::-1]
+    relevant_above = np.take_along_axis(np.cumsum(y_sorted, axis=1), last_tied, axis=1)
+    precision = np.where(y_sorted, relevant_above / (last_tied + 1), 0.0)
+    n_relevant = Y.sum(axis=1)
+    per_row = np.where((n_relevant == 0) | (n_relevant == n_labels), 1.0,
+                       precision.sum(axis=1) / np.maximum(n_relevant, 1))
+    return float(per_row.mean()) if n_rows else 0.0
+
+
 def _ranking_metrics(Y: np.ndarray, S: np.ndarray, auc: np.ndarray,
                      notes: list[str]) -> dict[str, float | None]:
     """Metrics of the scores' ranking (threshold-free); `auc` holds the per-label ROC-AUC."""
@@ -370,7 +394,7 @@ def _ranking_metrics(Y: np.ndarray, S: np.ndarray, auc: np.ndarray,
     Yw, Sw = _widen(Y, S, float(S.min()) - 1.0)
     out: dict[str, float | None] = {
         "roc_auc_micro": None, "roc_auc_macro": None, "average_precision_micro": None,
-        "lrap": float(skm.label_ranking_average_precision_score(Yw, Sw)),
+        "lrap": lrap(Yw, Sw),
         "ranking_loss": float(skm.label_ranking_loss(Yw, Sw)),
         "coverage_error": float(skm.coverage_error(Yw, Sw)),
         "one_error": one_error(Y, S),
