@@ -129,3 +129,37 @@ def test_fuzz_mutated_valid_files(seed: Path, edits: list[tuple[float, str, bool
         path = Path(tmp) / seed.name
         path.write_text(text)
         _load_or_format_error(path)
+
+
+_VALUE = st.one_of(
+    st.integers(-999, 999).map(str),
+    st.floats(-1e6, 1e6, allow_nan=False).map(lambda v: f"{v:.6g}"),
+    st.floats(1e-9, 1e-3).map(lambda v: f"{v:.3e}"),
+)
+_ROW_TEXT = st.tuples(
+    st.lists(st.integers(0, 50), max_size=4),
+    st.lists(st.tuples(st.integers(0, 300), _VALUE), max_size=6),
+    st.sampled_from([" ", "  ", "\t"]),
+).map(lambda r: ",".join(map(str, r[0])) + r[2] + " ".join(
+    f"{i}:{v}" for i, v in sorted(dict(r[1]).items())))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_ROW_TEXT, min_size=1, max_size=30))
+def test_bulk_parser_agrees_with_scikit_learn(rows: list[str]) -> None:
+    from multitag.data.svmlight import _load_sklearn
+    from multitag.data.svmlight_bulk import parse_plain
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "rows.svm"
+        path.write_text("\n".join(rows) + "\n")
+        bulk = parse_plain(path, skip_header=False)
+        try:
+            reference = _load_sklearn(path, skip_header=False)
+        except DataFormatError:
+            assert bulk is None
+            return
+    assert bulk is not None
+    for field in ("data", "indices", "indptr", "label_counts"):
+        np.testing.assert_array_equal(getattr(bulk, field), getattr(reference, field))
+    np.testing.assert_array_equal(np.sort(bulk.label_ids), np.sort(reference.label_ids))

@@ -20,6 +20,7 @@ import scipy.sparse as sp
 from multitag.data.dataset import Dataset
 from multitag.data.fileio import base_name, decompression_errors, label_matrix, open_binary
 from multitag.data.registry import ReaderOptions
+from multitag.data.svmlight_bulk import BulkRows, parse_plain
 from multitag.exceptions import DataFormatError
 
 _HEADER = re.compile(rb"\s*(\d+)\s+(\d+)\s+(\d+)\s*")
@@ -73,25 +74,33 @@ def read_svmlight(path: Path, options: ReaderOptions | None = None) -> Dataset:
 
 def _read(path: Path) -> Dataset:
     header = read_header(path)
-    X, labels = _load(path, skip_header=header is not None)
-    if X.shape[0] == 0:
+    raw = _load(path, skip_header=header is not None)
+    n_rows = len(raw.indptr) - 1
+    if n_rows == 0:
         raise DataFormatError(
             "no data rows; expected lines like '1,5 3:0.5 10:1' (labels, then index:value)",
             path=path,
         )
-    X, first_index = _fix_features(X, header, path)
-    Y, label_names = _label_matrix(labels, header, path)
-    if header is not None and header[0] != X.shape[0]:
+    if header is not None and header[0] != n_rows:
         raise DataFormatError(
-            f"the header says {header[0]} rows but the file has {X.shape[0]}; expected them "
+            f"the header says {header[0]} rows but the file has {n_rows}; expected them "
             "to agree", path=path, line=1,
         )
+    X, first_index = _feature_matrix(raw, header, path)
+    Y, label_names = _label_matrix(raw, header, path)
+    del raw
     _check_finite(X, path, header is not None)
     names = [f"f{i + first_index}" for i in range(X.shape[1])]
     return Dataset(X=X, Y=Y, feature_names=names, label_names=label_names, name=base_name(path))
 
 
-def _load(path: Path, *, skip_header: bool) -> tuple[sp.csr_matrix, list[tuple[float, ...]]]:
+def _load(path: Path, *, skip_header: bool) -> BulkRows:
+    """Plain files in bulk (fast, lean); anything else through scikit-learn."""
+    rows = parse_plain(path, skip_header)
+    return rows if rows is not None else _load_sklearn(path, skip_header)
+
+
+def _load_sklearn(path: Path, skip_header: bool) -> BulkRows:
     from sklearn.datasets import load_svmlight_file
 
     first_error: Exception | None = None
@@ -104,9 +113,13 @@ def _load(path: Path, *, skip_header: bool) -> tuple[sp.csr_matrix, list[tuple[f
                 X, labels = load_svmlight_file(
                     source, dtype=np.float32, multilabel=True, zero_based=True
                 )
-                return sp.csr_matrix(X), labels
             except _PARSE_ERRORS as err:
                 first_error = first_error or err
+                continue
+        counts = np.fromiter(map(len, labels), dtype=np.int64, count=len(labels))
+        flat = np.fromiter(itertools.chain.from_iterable(labels), dtype=np.float64,
+                           count=int(counts.sum()))
+        return BulkRows(X.data, X.indices, X.indptr, flat, counts)
     raise _locate_error(path, skip_header, first_error)
 
 
@@ -137,40 +150,43 @@ def _row_problem(line: str) -> str | None:
     return None
 
 
-def _fix_features(
-    X: sp.csr_matrix, header: tuple[int, int, int] | None, path: Path
+def _feature_matrix(
+    raw: BulkRows, header: tuple[int, int, int] | None, path: Path
 ) -> tuple[sp.csr_matrix, int]:
-    """Shift 1-based indices to 0-based; give X the header's width. Returns (X, first index)."""
-    used_zero = X.nnz > 0 and int(X.indices.min()) == 0
-    width = X.shape[1]
+    """CSR features, 1-based indices shifted in place; the header's width. (X, first index)."""
+    nnz = len(raw.indices)
+    width = int(raw.indices.max()) + 1 if nnz else 0
+    used_zero = nnz > 0 and int(raw.indices.min()) == 0
     if width > MAX_COLUMNS + 1:
-        row = int(np.searchsorted(X.indptr, int(np.argmax(X.indices)), side="right") - 1)
+        row = int(np.searchsorted(raw.indptr, int(np.argmax(raw.indices)), side="right") - 1)
         raise DataFormatError(
             f"feature index {width - 1:,} is too large; expected at most {MAX_COLUMNS:,}",
             path=path, line=_line_of_row(path, row, header is not None),
         )
-    if header is None:
-        return (X, 0) if used_zero or X.nnz == 0 else (X[:, 1:].tocsr(), 1)
-    n_features = header[1]
-    if width <= n_features:
-        return _widen(X, n_features), 0
-    if width == n_features + 1 and not used_zero:
-        return X[:, 1:].tocsr(), 1
-    raise DataFormatError(
-        f"feature index {width - 1} out of range; the header says {n_features} features "
-        f"(indices 0 to {n_features - 1}, or 1 to {n_features})", path=path, line=1,
-    )
-
-
-def _widen(X: sp.csr_matrix, n_cols: int) -> sp.csr_matrix:
-    return sp.csr_matrix((X.data, X.indices, X.indptr), shape=(X.shape[0], n_cols))
+    base = 0 if used_zero or nnz == 0 else 1
+    n_cols = width - base
+    if header is not None:
+        n_cols = header[1]
+        base = 0 if width <= n_cols else base
+        if width - base > n_cols:
+            raise DataFormatError(
+                f"feature index {width - 1} out of range; the header says {n_cols} features "
+                f"(indices 0 to {n_cols - 1}, or 1 to {n_cols})", path=path, line=1,
+            )
+    index_type = np.int32 if nnz < 2**31 else np.int64
+    indices = raw.indices.astype(index_type, copy=False)
+    if base:
+        indices -= 1
+    indptr = raw.indptr.astype(index_type, copy=False)
+    X = sp.csr_matrix((raw.data, indices, indptr), shape=(len(indptr) - 1, n_cols), copy=False)
+    X.sort_indices()
+    return X, base
 
 
 def _label_matrix(
-    labels: list[tuple[float, ...]], header: tuple[int, int, int] | None, path: Path
+    raw: BulkRows, header: tuple[int, int, int] | None, path: Path
 ) -> tuple[np.ndarray | sp.csr_matrix, list[str]]:
-    counts = np.fromiter(map(len, labels), dtype=np.int64, count=len(labels))
-    flat = np.fromiter(itertools.chain.from_iterable(labels), dtype=np.float64, count=counts.sum())
+    counts, flat = raw.label_counts, raw.label_ids
     indptr = np.concatenate([[0], np.cumsum(counts)])
     bad = np.flatnonzero((flat != np.floor(flat)) | (flat < 0) | (flat >= MAX_COLUMNS))
     if bad.size:
@@ -184,7 +200,7 @@ def _label_matrix(
         raise _label_error(path, header, indptr, pos, f"label id {int(ids[pos])} out of range; "
                            f"the header says {header[2]} labels")
     Y = sp.csr_matrix(
-        (np.ones(len(ids), dtype=np.uint8), columns, indptr), shape=(len(labels), len(names))
+        (np.ones(len(ids), dtype=np.uint8), columns, indptr), shape=(len(counts), len(names))
     )
     Y.sum_duplicates()
     Y.data[:] = 1
