@@ -158,6 +158,8 @@ def test_per_label_thresholds_and_predicted_counts() -> None:
     report = evaluate(Y, S).with_thresholds([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
     assert [row.threshold for row in report.per_label] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
     assert [row.predicted for row in report.per_label] == list((S >= 0.5).sum(axis=0))
+    with pytest.raises(ConfigError, match=r"one value or one per label \(6\); got 2"):
+        report.with_thresholds([0.1, 0.2])
 
 
 def test_undefined_overall_metrics_are_none_and_explained() -> None:

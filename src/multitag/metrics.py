@@ -91,7 +91,12 @@ class Report:
 
     def with_thresholds(self, thresholds: Sequence[float] | float) -> Report:
         """A copy whose per-label rows carry the decision thresholds (one, or one per label)."""
-        values = np.broadcast_to(np.asarray(thresholds, dtype=float), (self.n_labels,))
+        values = np.asarray(thresholds, dtype=float).ravel()
+        if values.size == 1:
+            values = np.repeat(values, self.n_labels)
+        if values.size != self.n_labels:
+            raise ConfigError(f"`thresholds` must hold one value or one per label "
+                              f"({self.n_labels}); got {values.size}")
         rows = [replace(r, threshold=float(t)) for r, t in zip(self.per_label, values, strict=True)]
         return replace(self, per_label=rows)
 
