@@ -71,6 +71,19 @@ def test_nominal_text_values_yes_no_labels_and_dropped_date() -> None:
     assert any("dropped date attribute 'when'" in n for n in data.notices)
 
 
+def test_sparse_rows_with_nominal_values_omitted_means_the_first_value(tmp_path: Path) -> None:
+    path = tmp_path / "nominal.arff"
+    path.write_text(
+        "@relation 'x: -C 1'\n@attribute y {0,1}\n@attribute c {a,b,c}\n@attribute v numeric\n"
+        "@data\n{0 1,1 b,2 3}\n{1 c}\n{1 ?, 2 1}\n{}\n"
+    )
+    data = load(path)
+    assert data.is_sparse and data.feature_names == ["c=a", "c=b", "c=c", "v"]
+    X = data.X.toarray()
+    np.testing.assert_array_equal(X[[0, 1, 3]], [[0, 1, 0, 3], [0, 0, 1, 0], [1, 0, 0, 0]])
+    assert np.isnan(X[2, :3]).all() and data.has_missing
+
+
 @pytest.mark.parametrize("kind", ["gz", "bz2", "xz"])
 def test_compressed_files_are_read_transparently(tmp_path: Path, kind: str) -> None:
     raw = (DATA / "meka_first.arff").read_bytes()

@@ -128,3 +128,13 @@ def test_more_malformed_csv(tmp_path: Path, text: str, options: dict, message: s
 def test_missing_file_is_file_not_found() -> None:
     with pytest.raises(FileNotFoundError):
         load(DATA / "does-not-exist.csv")
+
+
+def test_importing_the_data_package_stays_cheap() -> None:
+    import subprocess
+    import sys
+
+    heavy = "('torch', 'pandas', 'pyarrow', 'sklearn')"
+    code = f"import sys, multitag.data; print(sorted(m for m in {heavy} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -163,13 +163,19 @@ def _nominal_block(
     if set(attr.values) == {"0", "1"}:
         out = np.array([float(v) for v in attr.values])[index]
         out[missing] = np.nan
-        block, names = out.reshape(-1, 1), [attr.name]
-    else:
-        block = np.zeros((len(column), len(attr.values)))
-        block[np.arange(len(column)), index] = 1.0
-        block[missing] = np.nan
-        names = [f"{attr.name}={v}" for v in attr.values]
-    return (sp.csr_matrix(block) if sp.issparse(values) else block), names
+        block = out.reshape(-1, 1)
+        return (sp.csr_matrix(block) if sp.issparse(values) else block), [attr.name]
+    names = [f"{attr.name}={v}" for v in attr.values]
+    n, k = len(column), len(attr.values)
+    if sp.issparse(values):
+        rows = np.concatenate([np.flatnonzero(~missing), np.repeat(np.flatnonzero(missing), k)])
+        cols = np.concatenate([index[~missing], np.tile(np.arange(k), int(missing.sum()))])
+        data = np.concatenate([np.ones(int((~missing).sum())), np.full(k * missing.sum(), np.nan)])
+        return sp.csr_matrix((data, (rows, cols)), shape=(n, k)), names
+    block = np.zeros((n, k))
+    block[np.arange(n), index] = 1.0
+    block[missing] = np.nan
+    return block, names
 
 
 def _stack(blocks: list, body: RawBody) -> np.ndarray | sp.csr_matrix:
