@@ -1,0 +1,118 @@
+"""`build_report`: evaluate a saved model on labelled data and write plots, Markdown and HTML.
+
+Everything is written into a temporary directory beside `out_dir` and renamed into place only
+when complete, so an interrupted run never leaves a half-written report (and a previous report
+stays until the new one is whole). An existing `out_dir` is replaced only if it is empty or
+holds nothing but a previous report's files.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from multitag.bundle import ModelBundle, _make_readable, _replace_directory
+from multitag.data.dataset import Dataset
+from multitag.exceptions import ConfigError
+from multitag.report import plots
+from multitag.report.content import ReportInputs, assemble
+from multitag.report.document import Image, to_html, to_markdown
+
+MARKDOWN = "report.md"
+HTML = "report.html"
+FIGURES: dict[str, str] = {
+    "training_curves.png": "Training curves",
+    "f1_per_label.png": "Per-label F1",
+    "precision_recall.png": "Precision-recall curve (micro)",
+    "frequency_vs_f1.png": "Label frequency vs F1",
+    "cooccurrence.png": "Label co-occurrence",
+}
+REPORT_FILES = frozenset({MARKDOWN, HTML, *FIGURES})
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """Where the report was written, and the evaluation it shows."""
+
+    out_dir: Path
+    markdown: Path
+    html: Path
+    images: list[Path]
+    evaluation: Any
+
+    @property
+    def paths(self) -> list[Path]:
+        """Every file written, the documents first."""
+        return [self.markdown, self.html, *self.images]
+
+
+def build_report(bundle: ModelBundle, data: Dataset, out_dir: str | Path, *,
+                 title: str | None = None) -> ReportResult:
+    """Evaluate `bundle` on `data` and write the report into `out_dir` (replacing a previous
+    report there). Raises `DataFormatError` if the labels differ from the model's and
+    `ConfigError` if `out_dir` holds anything but a previous report."""
+    from multitag.workflow import evaluate_model
+
+    target = Path(out_dir)
+    _check_target(target)
+    evaluation = evaluate_model(bundle, data)
+    inputs = ReportInputs(bundle=bundle, data=data, report=evaluation.report,
+                          scores=bundle.predict_proba(data), title=title)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        images = _draw_figures(inputs, staging)
+        document = assemble(inputs, images)
+        (staging / MARKDOWN).write_text(to_markdown(document), encoding="utf-8")
+        (staging / HTML).write_text(to_html(document, staging), encoding="utf-8")
+        _make_readable(staging)
+        _replace_directory(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return ReportResult(out_dir=target, markdown=target / MARKDOWN, html=target / HTML,
+                        images=[target / image.filename for image in images],
+                        evaluation=evaluation)
+
+
+def _check_target(target: Path) -> None:
+    """Refuse to replace a file, or a directory holding anything but a previous report."""
+    if target.exists() and not target.is_dir():
+        raise ConfigError(f"{target}: exists and is not a directory; the report needs a "
+                          "directory path for --out")
+    if target.is_dir():
+        foreign = sorted(p.name for p in target.iterdir()
+                         if p.name not in REPORT_FILES or not p.is_file())
+        if foreign:
+            raise ConfigError(
+                f"{target}: exists and holds files that are not part of a multitag report "
+                f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}); choose a "
+                "new --out directory or empty this one")
+
+
+def _draw_figures(inputs: ReportInputs, directory: Path) -> list[Image]:
+    """Every figure as a PNG in `directory`, in FIGURES order, with its caption."""
+    report, Y = inputs.report, inputs.Y
+    draw: dict[str, Callable[[Path], str]] = {
+        "training_curves.png": lambda p: plots.training_curves(inputs.bundle.history, p),
+        "f1_per_label.png": lambda p: plots.f1_bars(report.per_label, p),
+        "precision_recall.png": lambda p: plots.precision_recall(
+            Y, inputs.scores, _operating_point(report.metrics), inputs.rule_text, p),
+        "frequency_vs_f1.png": lambda p: plots.frequency_vs_f1(report.per_label, p),
+        "cooccurrence.png": lambda p: plots.cooccurrence(Y, report.label_names, p),
+    }
+    return [Image(filename=name, alt=FIGURES[name], caption=draw[name](directory / name))
+            for name in FIGURES]
+
+
+def _operating_point(metrics: dict[str, float | None]) -> tuple[float, float] | None:
+    precision, recall = metrics.get("micro_precision"), metrics.get("micro_recall")
+    if precision is None or recall is None or not np.isfinite([precision, recall]).all():
+        return None
+    return float(precision), float(recall)

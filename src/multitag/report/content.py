@@ -1,0 +1,118 @@
+"""What the report says: the sections of the document, from a model, its data and its metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from multitag.bundle import ModelBundle
+from multitag.data.dataset import Dataset
+from multitag.metrics import LOWER_IS_BETTER, Report, report_rows
+from multitag.report.document import Bullets, Document, Image, Paragraph, Section, Table
+
+
+@dataclass(frozen=True, eq=False)
+class ReportInputs:
+    """A model, the labelled data it was evaluated on, its metrics and its scores."""
+
+    bundle: ModelBundle
+    data: Dataset
+    report: Report
+    scores: np.ndarray
+    title: str | None = None
+
+    @cached_property
+    def Y(self) -> np.ndarray:
+        return self.data.Y_dense()
+
+    @cached_property
+    def rule_text(self) -> str:
+        return describe_rule(self.bundle.decision_rule.to_dict())
+
+
+def describe_rule(state: dict[str, Any]) -> str:
+    """A decision rule's `to_dict()` in a few words ("global threshold 0.340 (micro_f1)")."""
+    name, params, fitted = state.get("rule"), state.get("params", {}), state.get("state", {})
+    if name == "fixed":
+        return f"fixed threshold {float(params['threshold']):.3f}"
+    if name == "global" and "threshold" in fitted:
+        return f"global threshold {float(fitted['threshold']):.3f} tuned for {params['objective']}"
+    if name == "per_label" and "thresholds" in fitted:
+        values = np.asarray(fitted["thresholds"], dtype=float)
+        return (f"per-label thresholds tuned for {params['objective']} "
+                f"({values.min():.2f} to {values.max():.2f})")
+    if name == "top_k":
+        return f"top-{int(params['k'])} labels per row"
+    if name == "at_least_one":
+        return f"at least one label per row, else {describe_rule(params['base'])}"
+    return str(name)
+
+
+def assemble(inputs: ReportInputs, images: list[Image]) -> Document:
+    """The whole report: summary, metrics, figures, per-label table, absent labels, conventions."""
+    report = inputs.report
+    title = inputs.title or f"multitag report: {inputs.data.name or 'evaluation data'}"
+    sections = [_summary(inputs), _metrics(report)]
+    sections += [Section(image.alt, [image]) for image in images]
+    sections += [_per_label(report), _absent(report),
+                 Section("Conventions", [Bullets(list(report.conventions))])]
+    return Document(title=title, sections=sections)
+
+
+def _summary(inputs: ReportInputs) -> Section:
+    bundle, data, Y = inputs.bundle, inputs.data, inputs.Y
+    arch = bundle.architecture
+    layers = " → ".join(str(n) for n in [arch.get("n_features"), *arch.get("hidden", []),
+                                         arch.get("n_labels")])
+    epochs = bundle.training.get("epochs")
+    trained = f"{len(bundle.history)} epoch(s)" + (f" of at most {epochs}" if epochs else "")
+    train_rows = bundle.training.get("n_train_rows")
+    items = [
+        f"Data: {data.name or 'unnamed'} — {data.n_samples:,} rows, {data.n_labels:,} labels, "
+        f"{Y.sum(axis=1).mean():.2f} labels per row on average.",
+        f"Network: {layers} (dropout {arch.get('dropout', 0)}), trained for {trained}"
+        + (f" on {int(train_rows):,} rows." if train_rows else "."),
+        f"Decision rule: {inputs.rule_text}.",
+    ]
+    return Section("Summary", [Bullets(items)])
+
+
+def _fmt(value: float | int | None, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _metrics(report: Report) -> Section:
+    rows = [[name, _fmt(value), "lower" if name in LOWER_IS_BETTER else "higher"]
+            for name, value in report_rows(report)]
+    note = Paragraph(f"{report.n_samples:,} rows, {report.n_labels:,} labels. 'n/a' marks a "
+                     "metric that is undefined on this data (see Conventions).")
+    return Section("Metrics", [note, Table(["metric", "value", "better"], rows,
+                                           numeric=frozenset({1}))])
+
+
+def _per_label(report: Report) -> Section:
+    header = ["label", "support", "predicted", "precision", "recall", "F1", "AUC", "threshold"]
+    rows = [[r.name, str(r.support), str(r.predicted), _fmt(r.precision, 3), _fmt(r.recall, 3),
+             _fmt(r.f1, 3), _fmt(r.auc, 3), _fmt(r.threshold, 3)] for r in report.per_label]
+    note = Paragraph("Support = positive rows in the data; predicted = rows the saved rule "
+                     "assigns the label; threshold = the rule's threshold for the label "
+                     "(n/a for top-k style rules).")
+    return Section("Per-label table", [note, Table(header, rows, numeric=frozenset(range(1, 8)))])
+
+
+def _absent(report: Report) -> Section:
+    no_pos = report.absent_labels.get("no_positive", [])
+    no_neg = report.absent_labels.get("no_negative", [])
+    if not no_pos and not no_neg:
+        return Section("Absent labels", [Paragraph("Every label has both a positive and a "
+                                                   "negative row in the data.")])
+    items = []
+    if no_pos:
+        items.append(f"No positive row ({len(no_pos)}; left out of macro F1, AUC and the F1 "
+                     f"plots): {', '.join(no_pos)}")
+    if no_neg:
+        items.append(f"No negative row ({len(no_neg)}; AUC undefined): {', '.join(no_neg)}")
+    return Section("Absent labels", [Bullets(items)])
