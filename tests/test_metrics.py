@@ -92,6 +92,16 @@ def test_single_label_column() -> None:
     assert report.metrics["samples_f1"] == report.metrics["jaccard_samples"] == samples
 
 
+@pytest.mark.parametrize("decimals", [1, 2, None])
+def test_pooled_auc_and_average_precision_match_sklearn_with_ties(decimals: int | None) -> None:
+    Y, S = _random_case(8, n=150, n_labels=5)
+    S = S if decimals is None else np.round(S, decimals)
+    m = evaluate(Y, S).metrics
+    assert m["roc_auc_micro"] == pytest.approx(skm.roc_auc_score(Y, S, average="micro"))
+    assert m["average_precision_micro"] == pytest.approx(
+        skm.average_precision_score(Y, S, average="micro"))
+
+
 def test_label_auc_matches_sklearn_with_ties() -> None:
     Y, S = _random_case(3, n=200, n_labels=8, absent=True)
     S = np.round(S, 1)

@@ -368,6 +368,23 @@ def _widen(Y: np.ndarray, S: np.ndarray, fill: float) -> tuple[np.ndarray, np.nd
             np.pad(S, ((0, 0), (0, 1)), constant_values=fill).astype(S.dtype))
 
 
+def average_precision_pooled(Y: np.ndarray, S: np.ndarray) -> float:
+    """Average precision of all (row, label) pairs pooled: scikit-learn's micro average.
+
+    Vectorised (one sort) and equal to `average_precision_score(average="micro")` (tested):
+    sum over distinct score cut-offs of (recall gain) x precision, ties cut together.
+    """
+    y, s = Y.ravel(), S.ravel()
+    order = np.argsort(-s)  # ties are cut together, so their order does not matter
+    s, y = s[order], y[order].astype(np.int64)
+    cut = np.flatnonzero(np.diff(s)) if len(s) > 1 else np.array([], dtype=np.int64)
+    ends = np.concatenate([cut, [len(s) - 1]])
+    tp = np.cumsum(y)[ends]
+    precision = tp / (ends + 1)
+    recall_gain = np.diff(np.concatenate([[0], tp])) / tp[-1]
+    return float(np.sum(recall_gain * precision))
+
+
 def lrap(Y: np.ndarray, S: np.ndarray) -> float:
     """Label ranking average precision, vectorised, equal to scikit-learn's (tested).
 
@@ -405,7 +422,7 @@ def _ranking_metrics(Y: np.ndarray, S: np.ndarray, auc: np.ndarray,
         "one_error": one_error(Y, S),
     }
     if Y.any() and not Y.all():
-        out["roc_auc_micro"] = float(skm.roc_auc_score(Y, S, average="micro"))
+        out["roc_auc_micro"] = float(label_auc(Y.reshape(-1, 1), S.reshape(-1, 1))[0])
     else:
         notes.append("roc_auc_micro: None because Y_true holds only one class.")
     if both.any():
@@ -416,8 +433,7 @@ def _ranking_metrics(Y: np.ndarray, S: np.ndarray, auc: np.ndarray,
         notes.append(f"roc_auc_macro is over {int(both.sum())} of {Y.shape[1]} labels "
                      "(the others lack a class in Y_true).")
     if Y.any():
-        out["average_precision_micro"] = float(
-            skm.average_precision_score(Y, S, average="micro"))
+        out["average_precision_micro"] = average_precision_pooled(Y, S)
     else:
         notes.append("average_precision_micro and one_error: None because Y_true has no "
                      "positive.")
