@@ -113,18 +113,30 @@ def child_svmlight(path: str) -> None:
     }))
 
 
-def measure_svmlight(rows: int, runs: int) -> list[dict]:
+def child_sklearn(path: str) -> None:
+    """For comparison: scikit-learn's load_svmlight_file alone on the same file."""
+    from sklearn.datasets import load_svmlight_file
+
+    base = _rss("VmRSS")
+    start = time.perf_counter()
+    load_svmlight_file(path, dtype=np.float32, multilabel=True, zero_based=True)
+    seconds = time.perf_counter() - start
+    print(json.dumps({"seconds": seconds, "base": base, "peak": _rss("VmHWM")}))
+
+
+def _child(flag: str, path: Path) -> dict:
+    proc = subprocess.run([sys.executable, __file__, flag, str(path)],
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"child failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def measure_svmlight(rows: int, runs: int, sklearn_runs: int) -> tuple[list[dict], list[dict]]:
     path = make_svmlight(rows, CACHE / f"svm_{rows}.txt")
-    out = []
-    for _ in range(runs):
-        proc = subprocess.run(
-            [sys.executable, __file__, "--child-svmlight", str(path)],
-            capture_output=True, text=True, check=False,
-        )
-        if proc.returncode != 0:
-            raise SystemExit(f"child failed:\n{proc.stderr[-2000:]}")
-        out.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    return out
+    ours = [_child("--child-svmlight", path) for _ in range(runs)]
+    theirs = [_child("--child-sklearn", path) for _ in range(sklearn_runs)]
+    return ours, theirs
 
 
 def time_stratification(runs: int, n: int = 100_000, n_labels: int = 100) -> list[float]:
@@ -145,10 +157,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--markdown", action="store_true", help="Update benchmarks/README.md.")
+    parser.add_argument("--sklearn-runs", type=int, default=1,
+                        help="Runs of scikit-learn's loader on the same file, for comparison.")
     parser.add_argument("--child-svmlight", help=argparse.SUPPRESS)
+    parser.add_argument("--child-sklearn", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child_svmlight:
-        child_svmlight(args.child_svmlight)
+    if args.child_svmlight or args.child_sklearn:
+        (child_svmlight if args.child_svmlight else child_sklearn)(
+            args.child_svmlight or args.child_sklearn)
         return
     rows, notes = [], [f"Machine: {machine_line()}."]
     if SHARED.is_dir():
@@ -160,7 +176,9 @@ def main() -> None:
                               time_load(delicious, args.runs), 2.0))
     else:
         notes.append(f"Mulan data not found at {SHARED}: ARFF rows skipped.")
-    rows.extend(_svmlight_rows(measure_svmlight(args.rows, args.runs), args.rows, notes))
+    ours, theirs = measure_svmlight(args.rows, args.runs, args.sklearn_runs)
+    rows.extend(_svmlight_rows(ours, args.rows, notes))
+    rows.extend(_sklearn_rows(theirs, ours[0]["csr_bytes"]))
     rows.append(_time_row("iterative stratification, 100,000 x 100 labels, 80/20",
                           time_stratification(args.runs), 5.0))
     table = md_table(["what", "measured (median, min-max)", "target", "verdict"], rows,
@@ -180,6 +198,18 @@ def main() -> None:
 def _time_row(what: str, times: list[float], target: float) -> list[str]:
     ok = float(np.median(times)) < target
     return [what, fmt_median_range(times), f"< {target:g} s", verdict(ok)]
+
+
+def _sklearn_rows(results: list[dict], csr_bytes: int) -> list[list[str]]:
+    if not results:
+        return []
+    growth = [(r["peak"] - r["base"]) / csr_bytes for r in results]
+    return [
+        ["  for comparison: scikit-learn `load_svmlight_file` alone, time",
+         fmt_median_range([r["seconds"] for r in results]), "", ""],
+        ["  for comparison: its peak RSS growth / the same CSR size",
+         fmt_median_range(growth, unit="x"), "", ""],
+    ]
 
 
 def _svmlight_rows(results: list[dict], rows: int, notes: list[str]) -> list[list[str]]:

@@ -187,13 +187,15 @@ def _label_matrix(
     raw: BulkRows, header: tuple[int, int, int] | None, path: Path
 ) -> tuple[np.ndarray | sp.csr_matrix, list[str]]:
     counts, flat = raw.label_counts, raw.label_ids
-    indptr = np.concatenate([[0], np.cumsum(counts)])
-    bad = np.flatnonzero((flat != np.floor(flat)) | (flat < 0) | (flat >= MAX_COLUMNS))
+    indptr = np.zeros(len(counts) + 1, dtype=np.int32 if len(flat) < 2**31 else np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    whole = True if flat.dtype.kind in "iu" else flat == np.floor(flat)
+    bad = np.flatnonzero(~(whole & (flat >= 0) & (flat < MAX_COLUMNS)))
     if bad.size:
         raise _label_error(path, header, indptr, bad[0], f"label {flat[bad[0]]:g} is not a "
                            f"whole number from 0 to {MAX_COLUMNS - 1:,}; expected label ids "
                            "like 0,3,17")
-    ids = flat.astype(np.int64)
+    ids = flat.astype(np.int32, copy=False)
     columns, names = _label_columns(ids, header)
     if header is not None and ids.size and columns.max() >= header[2]:
         pos = int(np.argmax(columns))

@@ -74,9 +74,9 @@ def parse_plain(path: Path, skip_header: bool) -> BulkRows | None:
         out = BulkRows(
             data=np.empty(n_values, dtype=np.float32),
             indices=np.empty(n_values, dtype=np.int32),
-            indptr=np.zeros(n_rows + 1, dtype=np.int64),
-            label_ids=np.empty(n_labels, dtype=np.float64),
-            label_counts=np.zeros(n_rows, dtype=np.int64),
+            indptr=np.zeros(n_rows + 1, dtype=np.int32 if n_values < 2**31 else np.int64),
+            label_ids=np.empty(n_labels, dtype=np.int32),
+            label_counts=np.zeros(n_rows, dtype=np.int32),
         )
         _fill(path, skip_header, out)
     except (_NotPlain, ValueError):
@@ -112,6 +112,8 @@ def _fill(path: Path, skip_header: bool, out: BulkRows) -> None:
     row = value = label = 0
     for block in _blocks(path, skip_header):
         part = _parse_block(block)
+        if not _sorted_within_rows(part.indices, part.row_counts):
+            raise _NotPlain  # scikit-learn names the row
         n, end = len(part.row_counts), value + len(part.indices)
         out.indices[value:end] = part.indices
         out.data[value:end] = part.values
@@ -173,7 +175,7 @@ def _labels(
     seg_starts = np.sort(np.concatenate([starts, commas + 1]))
     seg_ends = np.sort(np.concatenate([commas, ends]))
     seg_rows = rows[np.searchsorted(starts, seg_starts, side="right") - 1]
-    ids = _parse_uint(codes, seg_starts, seg_ends).astype(np.float64)
+    ids = _parse_uint(codes, seg_starts, seg_ends)
     return np.bincount(seg_rows, minlength=n_rows), ids
 
 
@@ -254,15 +256,13 @@ def _trim(out: BulkRows, rows: int, values: int, labels: int) -> None:
     out.data = out.data[:values]
     out.indices = out.indices[:values]
     out.label_ids = out.label_ids[:labels]
-    order_ok = _sorted_within_rows(out.indices, out.indptr)
-    if not order_ok:
-        raise _NotPlain
 
 
-def _sorted_within_rows(indices: np.ndarray, indptr: np.ndarray) -> bool:
+def _sorted_within_rows(indices: np.ndarray, row_counts: np.ndarray) -> bool:
+    """Indices strictly increase within every row (scikit-learn's rule)."""
     if indices.size < 2:
         return True
-    step = np.diff(indices)
     row_start = np.zeros(indices.size, dtype=bool)
-    row_start[indptr[1:-1][indptr[1:-1] < indices.size]] = True
-    return bool((step > 0)[~row_start[1:]].all())
+    starts = np.cumsum(row_counts)[:-1]
+    row_start[starts[starts < indices.size]] = True
+    return bool(((np.diff(indices) > 0) | row_start[1:]).all())
