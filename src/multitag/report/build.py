@@ -8,6 +8,7 @@ holds nothing but a previous report's files.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -59,7 +60,7 @@ def build_report(bundle: ModelBundle, data: Dataset, out_dir: str | Path, *,
     `ConfigError` if `out_dir` holds anything but a previous report."""
     from multitag.workflow import evaluate_model
 
-    target = Path(out_dir)
+    target = Path(os.path.abspath(out_dir))  # "." and "x/.." name a real parent and name
     _check_target(target)
     evaluation = evaluate_model(bundle, data)
     inputs = ReportInputs(bundle=bundle, data=data, report=evaluation.report,

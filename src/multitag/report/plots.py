@@ -8,6 +8,7 @@ calls. matplotlib is imported lazily: `import multitag` does not need it.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,12 +31,16 @@ def _figure(width: float, height: float) -> Any:
     try:
         import matplotlib
 
-        matplotlib.use("Agg")
+        if "matplotlib.pyplot" not in sys.modules:  # never switch a notebook's own backend
+            matplotlib.use("Agg")
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as err:
         raise ConfigError("reports need matplotlib; install it with "
                           "`pip install 'multitag[plots]'`") from err
-    return Figure(figsize=(width, height), layout="constrained")
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)  # drawn by Agg whatever the session's backend
+    return fig
 
 
 def _save(fig: Any, path: Path) -> None:
@@ -204,7 +209,7 @@ def frequency_vs_f1(rows: Sequence[LabelRow], path: Path) -> str:
     _log_axis(ax, support.min() / 1.5, support.max() * 1.5)
     ax.set(ylim=(-0.03, 1.05), xlabel="support: positive rows in the data (log scale)",
            ylabel="F1 (saved decision rule)",
-           title=f"Label frequency vs F1 ({len(present)} labels)")
+           title=f"Label frequency vs F1 ({len(present)} label{'' if len(present) == 1 else 's'})")
     ax.grid(alpha=0.3, which="both")
     _save(fig, path)
     return ("Each point is a label: its positive count in the evaluated data against its F1 "
@@ -229,7 +234,7 @@ def _log_axis(ax: Any, low: float, high: float) -> None:
 
 def cooccurrence(Y: np.ndarray, names: Sequence[str], path: Path) -> str:
     """Heatmap of P(column label | row label) for the (up to) MAX_HEATMAP most frequent labels."""
-    counts = Y.sum(axis=0)
+    counts = Y.sum(axis=0, dtype=np.int64)  # signed: negating unsigned counts wraps around
     order = np.argsort(-counts, kind="stable")[:MAX_HEATMAP]
     order = order[counts[order] > 0]
     chosen = (f"the {len(order)} most frequent of {len(names)} labels"
