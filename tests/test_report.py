@@ -103,6 +103,16 @@ def test_no_history_is_said(tmp_path) -> None:
     caption = plots.training_curves([], tmp_path / "curves.png")
     assert "no training history" in caption
     assert _png_size(tmp_path / "curves.png")[0] > 300
+    odd = [{"epoch": 1, "train_loss": None}, {"epoch": "x", "train_loss": 1.0}, "junk"]
+    assert "no training history" in plots.training_curves(odd, tmp_path / "odd.png")
+
+
+def test_history_without_validation(tmp_path) -> None:
+    from multitag.report import plots
+
+    history = [{"epoch": e, "train_loss": 1 / e} for e in (1, 2, 3)]
+    caption = plots.training_curves(history, tmp_path / "curves.png")
+    assert "3 epoch(s)" in caption and "without a validation split" in caption
 
 
 def test_rerun_replaces_a_previous_report(bundle, built) -> None:

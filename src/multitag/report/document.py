@@ -108,6 +108,7 @@ th { background: #f4f4f6; position: sticky; top: 0; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr:nth-child(even) td { background: #fafafa; }
 .scroll { max-height: 32em; overflow: auto; display: inline-block; border: 1px solid #eee; }
+.scroll table { margin: 0; }
 figure { margin: 1.5em 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #555; font-size: .9em; margin-top: .3em; }

@@ -59,15 +59,14 @@ def training_curves(history: Sequence[dict[str, Any]], path: Path) -> str:
     """Loss per epoch, training and validation, with the best validation epoch marked."""
     fig = _figure(8, 4.5)
     ax = fig.add_subplot()
-    epochs = [r["epoch"] for r in history if "epoch" in r and "train_loss" in r]
-    if not epochs:
+    train = _series(history, "train_loss")
+    if not train:
         _message(ax, "No training history is stored in this model,\nso there is no loss curve.")
         _save(fig, path)
         return "The model holds no training history, so no loss curve can be drawn."
-    ax.plot(epochs, [r["train_loss"] for r in history if "train_loss" in r], marker=".",
-            label="training loss")
-    valid = [(r["epoch"], r["valid_loss"]) for r in history if r.get("valid_loss") is not None]
-    caption = f"Binary cross-entropy per epoch over {len(epochs)} epoch(s)"
+    ax.plot(*zip(*train), marker=".", label="training loss")
+    valid = _series(history, "valid_loss")
+    caption = f"Binary cross-entropy per epoch over {len(train)} epoch(s)"
     if valid:
         ve, vl = zip(*valid)
         ax.plot(ve, vl, marker=".", label="validation loss")
@@ -84,6 +83,16 @@ def training_curves(history: Sequence[dict[str, Any]], path: Path) -> str:
     ax.legend()
     _save(fig, path)
     return caption
+
+
+def _series(history: Sequence[dict[str, Any]], key: str) -> list[tuple[int, float]]:
+    """(epoch, value) pairs of `key`, skipping records without a number there (a NaN loss is
+    stored as null; model.json is data from disk, so nothing else is assumed either)."""
+    def number(value: object) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+
+    return [(int(r["epoch"]), float(r[key])) for r in history
+            if isinstance(r, dict) and number(r.get("epoch")) and number(r.get(key))]
 
 
 def _message(ax: Any, text: str) -> None:
