@@ -185,7 +185,8 @@ def main() -> None:
                      align="lrrl")
     notes.append(f"{args.runs} runs each; load times are in-process wall times of "
                  "`multitag.data.load` (the first run included); the svmlight file is loaded in a "
-                 "fresh child process per run, peak RSS from `getrusage` (ru_maxrss).")
+                 "fresh child process per run; peak RSS = the child's VmHWM (/proc/self/status), "
+                 "growth measured from its RSS after imports.")
     print(table)
     print("\n".join(f"- {n}" for n in notes))
     if args.markdown:

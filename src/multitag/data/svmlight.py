@@ -1,7 +1,9 @@
 """svmlight/libsvm multi-label files and the Extreme Classification Repository format -> `Dataset`.
 
 Rows look like `1,5,7 3:0.5 10:1` (labels, then index:value pairs; a row may have no labels).
-scikit-learn's `load_svmlight_file(multilabel=True)` does the parsing; this module adds what it
+Plain files are parsed in bulk by `svmlight_bulk` (the final arrays allocated once, so a large
+file peaks near the size of its CSR matrices); anything else (comments, `qid:`, malformed rows)
+goes through scikit-learn's `load_svmlight_file(multilabel=True)`. This module adds what that
 does not handle: the repository's header line `n_samples n_features n_labels`, spaces after the
 commas (`1, 3`), 0- or 1-based indices, and error messages that name the line.
 """
