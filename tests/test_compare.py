@@ -40,6 +40,7 @@ def pair() -> tuple[Dataset, Dataset]:
 def test_compare_rows_metrics_and_json(pair) -> None:
     result = compare(*pair, FAST, seed=0)
     assert result.models == FAST and result.n_train == 200 and result.n_test == 100
+    assert result.dataset == "tiny"
     for row in result.rows:
         assert set(metric_names()) <= set(row.metrics)
         assert row.fit_seconds >= 0 and row.predict_seconds >= 0
@@ -132,11 +133,12 @@ def _curve(metric: str, scores: dict[str, tuple[float, float]]) -> CurveResult:
 
 def test_diagnose_variance_bias_and_neither_in_one_sentence() -> None:
     text = diagnose(_curve("micro_f1", {"net": (0.98, 0.60), "svm": (0.55, 0.52),
-                                        "ok": (0.90, 0.86)}))
+                                        "ok": (0.90, 0.86), "both": (0.75, 0.55)}))
     assert text.endswith(".") and not re.search(r"\.\s+[A-Z]", text)  # one sentence
     assert "net looks like high variance" in text
     assert "svm looks like high bias" in text
     assert "ok shows neither" in text
+    assert "both looks like high variance and some bias too" in text
     assert text.startswith("At the full training set on toy (micro_f1)")
 
 

@@ -9,6 +9,7 @@ to a PNG. Library code: nothing is printed, progress goes to an optional callbac
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -152,8 +153,14 @@ def compare(
         conventions = conventions or list(report.conventions)
         rows.append(CompareRow(name, dict(report.metrics), fitted.seconds, predict_seconds))
         notify("done", f"{fitted.seconds:.2f} s fit")
-    return CompareResult(rows, train.name or test.name, train.n_samples, test.n_samples,
+    return CompareResult(rows, pair_name(train, test), train.n_samples, test.n_samples,
                          train.n_labels, conventions)
+
+
+def pair_name(train: Dataset, test: Dataset) -> str:
+    """The datasets' shared name: "emotions" for "emotions-train" and "emotions-test"."""
+    name = re.sub(r"[-_.]?(train|training)$", "", train.name, flags=re.IGNORECASE)
+    return name or test.name
 
 
 @dataclass(frozen=True)
@@ -294,7 +301,7 @@ def learning_curve(
                 test_score = _score(fitted.model, X_test, Y_test, metric)
             points.append(CurvePoint(name, fraction, size, train_score, test_score))
             notify("done", f"{metric} train {train_score} test {test_score}")
-    return CurveResult(metric, points, train.name or test.name, test.n_samples)
+    return CurveResult(metric, points, pair_name(train, test), test.n_samples)
 
 
 def curve_metric(metric: str) -> str:
@@ -336,6 +343,9 @@ def _model_clause(curve: CurveResult, model: str) -> str:
         return f"{model} cannot be judged ({curve.metric} undefined)"
     train, test = _goodness(curve, last.train_score), _goodness(curve, last.test_score)
     numbers = f"train {last.train_score:.3f}, test {last.test_score:.3f}"
+    if train - test > VARIANCE_GAP and train < BIAS_LEVEL:
+        return (f"{model} looks like high variance and some bias too ({numbers}: train far "
+                "better than test, and even the training score is modest)")
     if train - test > VARIANCE_GAP:
         return (f"{model} looks like high variance ({numbers}: train far better than test; "
                 "more data or more regularisation should help)")
@@ -370,7 +380,8 @@ def plot_curve(curve: CurveResult, path: str | Path) -> Path:
     axes[0].set_ylabel(curve.metric + (" (higher is better)" if curve.greater_is_better
                                        else " (lower is better)"))
     axes[0].legend(loc="best")
-    fig.suptitle(f"Learning curves{' - ' + curve.dataset if curve.dataset else ''}")
+    where = f" - {curve.dataset}" if curve.dataset else ""
+    fig.suptitle(f"Learning curves{where} (test set: {curve.n_test} rows)")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
