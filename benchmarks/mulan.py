@@ -1,0 +1,259 @@
+"""multitag's network against the scikit-learn baselines on the seven Mulan datasets.
+
+Standard train/test splits from ../shared/data/mulan; every model with its defaults, fitted on
+the training file and scored on the test file by `multitag.compare.compare` (one BLAS thread).
+The network (`mlp`) runs with `--seeds` seeds (mean ± std); the baselines with seed 0.
+Prints one table per dataset and a summary (micro-F1 of mlp vs the best baseline); `--markdown`
+writes it into benchmarks/README.md between `<!-- mulan:begin -->` and `<!-- mulan:end -->`.
+
+Slow combinations are skipped by default, with the reason printed (`--no-skip` runs them).
+`--results FILE` keeps every measurement in a JSON file and merges new runs into it, so the big
+datasets can run in the background and the README section is rendered from all of them:
+
+    python benchmarks/mulan.py --datasets emotions,yeast,scene,medical --results /tmp/mulan.json
+    python benchmarks/mulan.py --datasets bibtex,delicious,tmc2007 --results /tmp/mulan.json
+    python benchmarks/mulan.py --render-only --results /tmp/mulan.json --markdown
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import REPO_DIR, machine_line, md_table, write_marked_section
+
+DATA = REPO_DIR.parent / "shared" / "data" / "mulan"
+DATASETS = {  # name -> (folder, file stem)
+    "emotions": ("emotions", "emotions"), "yeast": ("yeast", "yeast"),
+    "scene": ("scene", "scene"), "medical": ("medical", "medical"),
+    "bibtex": ("bibtex", "bibtex"), "delicious": ("delicious", "delicious"),
+    "tmc2007": ("tmc2007", "tmc2007-500"),
+}
+MODELS = ("br-lr", "br-svm", "cc", "rf", "knn", "mlknn", "sk-mlp", "mlp")
+COLUMNS = ("micro_f1", "macro_f1", "samples_f1", "subset_accuracy", "hamming_loss", "lrap",
+           "fit_seconds", "predict_seconds")
+HEADERS = ("micro-F1", "macro-F1", "samples-F1", "subset acc", "Hamming ↓", "LRAP", "fit s",
+           "predict s")
+# (model, smallest label count that triggers the skip, why): measured or estimated on 2 cores.
+SKIPS = (
+    ("rf", 500, "a multi-output forest scores every split over all labels: hours at 983 labels"),
+    ("cc", 500, "983 chained logistic regressions over up to 1,483 features: tens of minutes"),
+)
+REFERENCES = {  # published points on the same splits (issue 5), printed beside ours
+    "emotions": "BOOMER micro-F1 0.677, Hamming 0.2005, subset acc 0.277",
+    "yeast": "Hamming 0.200 (Tsoumakas & Katakis 2007)",
+    "scene": "Hamming 0.100 (Tsoumakas & Katakis 2007)",
+    "tmc2007": "Jaccard 0.530, macro-F1 0.561 (Read et al. 2009)",
+    "delicious": "Jaccard 0.179, macro-F1 0.154 (Read et al. 2009)",
+}
+
+
+# --------------------------------------------------------------------------- measuring
+def load_pair(name: str) -> tuple[Any, Any]:
+    from multitag.data import load
+
+    folder, stem = DATASETS[name]
+    base = DATA / folder
+    return load(base / f"{stem}-train.arff"), load(base / f"{stem}-test.arff")
+
+
+def skip_reason(model: str, n_labels: int) -> str | None:
+    for name, min_labels, why in SKIPS:
+        if model == name and n_labels >= min_labels:
+            return why
+    return None
+
+
+def run_model(train: Any, test: Any, model: str, seeds: int) -> list[dict[str, Any]]:
+    """One metrics dict per seed (mlp) or one (baselines, seed 0)."""
+    from multitag.compare import compare
+
+    runs = []
+    for seed in range(seeds if model == "mlp" else 1):
+        result = compare(train, test, [model], seed=seed)
+        runs.append(result.metrics_json()[model])
+    return runs
+
+
+def run_dataset(name: str, models: list[str], seeds: int, no_skip: bool,
+                store: dict[str, Any], save: Any = None) -> None:
+    """Run every model on dataset `name` into `store`; `save()` after each model."""
+    started = time.perf_counter()
+    train, test = load_pair(name)
+    entry = store.setdefault(name, {"models": {}, "skipped": {}})
+    entry["planned"] = list(models)
+    entry["shape"] = [train.n_samples, test.n_samples, train.n_features, train.n_labels,
+                      bool(train.is_sparse)]
+    print(f"\n== {name}: {train.n_samples} train, {test.n_samples} test, "
+          f"{train.n_features} features, {train.n_labels} labels", flush=True)
+    for model in models:
+        reason = None if no_skip else skip_reason(model, train.n_labels)
+        if reason:
+            entry["skipped"][model] = reason
+            entry["models"].pop(model, None)
+            print(f"   skipped {model}: {reason}", flush=True)
+            continue
+        runs = run_model(train, test, model, seeds)
+        entry["models"][model] = runs
+        entry["skipped"].pop(model, None)
+        if save is not None:
+            save()
+        micro = [r["micro_f1"] for r in runs]
+        print(f"   {model:7s} micro-F1 {fmt(micro)}  fit {fmt([r['fit_seconds'] for r in runs], 1)}"
+              f" s", flush=True)
+    entry["seconds"] = time.perf_counter() - started
+
+
+# --------------------------------------------------------------------------- rendering
+def fmt(values: list[float | None], digits: int = 4) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "n/a"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.fmean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def mean(runs: list[dict[str, Any]], key: str) -> float | None:
+    values = [r[key] for r in runs if r.get(key) is not None]
+    return statistics.fmean(values) if values else None
+
+
+def dataset_table(name: str, entry: dict[str, Any]) -> str:
+    models = entry["models"]
+    best = {c: _best(models, c) for c in COLUMNS}
+    rows = []
+    for model, runs in models.items():
+        cells = []
+        for column in COLUMNS:
+            digits = 2 if column.endswith("seconds") else 4
+            text = fmt([r.get(column) for r in runs], digits)
+            cells.append(f"**{text}**" if model == best[column] else text)
+        rows.append([model, *cells])
+    n_tr, n_te, n_f, n_l, sparse = entry["shape"]
+    head = (f"**{name}** ({n_tr} train / {n_te} test rows, {n_f} "
+            f"{'sparse' if sparse else 'dense'} features, {n_l} labels)")
+    skipped = "".join(f"\n\nSkipped {m}: {why}." for m, why in entry["skipped"].items())
+    missing = [m for m in entry.get("planned", []) if m not in models and m not in entry["skipped"]]
+    if missing:
+        skipped += f"\n\nNot measured (the run did not reach them in time): {', '.join(missing)}."
+    return f"{head}\n\n{md_table(['model', *HEADERS], rows)}{skipped}"
+
+
+def _best(models: dict[str, list[dict[str, Any]]], column: str) -> str | None:
+    lower = column in ("hamming_loss",) or column.endswith("seconds")
+    scored = [(mean(runs, column), m) for m, runs in models.items()]
+    scored = [(v, m) for v, m in scored if v is not None]
+    if not scored:
+        return None
+    return (min if lower else max)(scored)[1]
+
+
+def summary_table(store: dict[str, Any]) -> str:
+    rows = []
+    for name in [d for d in DATASETS if d in store]:
+        models = store[name]["models"]
+        base = [(mean(runs, "micro_f1"), m) for m, runs in models.items() if m != "mlp"]
+        base = [(v, m) for v, m in base if v is not None]
+        if "mlp" not in models or not base:
+            continue
+        best_v, best_m = max(base)
+        mlp = [r["micro_f1"] for r in models["mlp"]]
+        diff = statistics.fmean(mlp) - best_v
+        rows.append([name, fmt(mlp), f"{best_v:.4f} ({best_m})", f"{diff:+.4f}",
+                     "yes" if diff > 0 else "no", fmt([r["fit_seconds"] for r in models["mlp"]], 2),
+                     REFERENCES.get(name, "")])
+    headers = ["dataset", "mlp micro-F1", "best baseline", "mlp - best", "mlp wins",
+               "mlp fit s", "published reference"]
+    return md_table(headers, rows, align="lrrrrrl")
+
+
+def render(store: dict[str, Any]) -> str:
+    seeds = sorted({len(store[d]["models"].get("mlp", [])) for d in DATASETS if d in store})
+    runs = "; ".join(f"`{c}` ({when})" for c, when in store.get("_runs", []))
+    parts = [
+        "## Mulan: the network against the scikit-learn baselines (`benchmarks/mulan.py`)",
+        f"Rendered {machine_line()}. Runs: {runs}.",
+        "Standard train/test splits, every model with its defaults (`multitag compare`, one BLAS "
+        "thread); `mlp` = multitag's MultiLabelMLP, mean ± std over "
+        f"{'/'.join(map(str, seeds))} seed(s); baselines seed 0. Predictions use each model's "
+        "own rule (0.5 on probabilities, the SVM's sign, the network's decision rule). "
+        "Micro = pooled over labels, macro = mean over labels present in the test set, "
+        "samples = mean over rows, zero_division = 0. Best per column in bold (Hamming and "
+        "seconds: lowest).",
+        "### Summary: micro-F1 of mlp vs the best baseline",
+        summary_table(store),
+        *[dataset_table(name, store[name]) for name in DATASETS if name in store],
+    ]
+    return "\n\n".join(parts)
+
+
+# --------------------------------------------------------------------------- main
+def load_results(paths: list[Path]) -> dict[str, Any]:
+    """The first file's results, updated by the others in order (a later file's dataset wins)."""
+    store: dict[str, Any] = {}
+    for index, path in enumerate(paths):
+        if not path.exists():
+            continue
+        saved = json.loads(path.read_text())
+        if index == 0:
+            store = saved
+            continue
+        store.setdefault("_runs", []).extend(saved.pop("_runs", []))
+        store.update(saved)
+    return store
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated names")
+    p.add_argument("--models", default=",".join(MODELS), help="comma-separated model names")
+    p.add_argument("--seeds", type=int, default=3, help="seeds of mlp (mean ± std)")
+    p.add_argument("--no-skip", action="store_true", help="also run the slow combinations")
+    p.add_argument("--results", type=Path, action="append", default=[],
+                   help="JSON results file: new results go to the first one; all are merged "
+                        "for the tables (repeat the option to combine parallel runs)")
+    p.add_argument("--render-only", action="store_true", help="only render --results")
+    p.add_argument("--markdown", action="store_true", help="write the README.md section")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    names = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    unknown = [d for d in names if d not in DATASETS]
+    if unknown or args.seeds < 1:
+        print(f"unknown datasets {unknown} (valid: {', '.join(DATASETS)}) or --seeds < 1",
+              file=sys.stderr)
+        return 2
+    store = load_results(args.results)
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if not args.render_only:
+        from multitag.compare import parse_models
+
+        models = parse_models(models)
+        command = "python benchmarks/mulan.py " + " ".join(
+            argv if argv is not None else sys.argv[1:])
+        store.setdefault("_runs", []).append([command, time.strftime("%H:%M UTC", time.gmtime())])
+        def save() -> None:
+            if args.results:
+                args.results[0].write_text(json.dumps(store, indent=1))
+
+        for name in names:
+            run_dataset(name, models, args.seeds, args.no_skip, store, save)
+            save()
+    text = render(store)
+    print("\n" + text)
+    if args.markdown:
+        print(f"\nwrote {write_marked_section('mulan', text)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
