@@ -84,6 +84,20 @@ def test_sparse_rows_with_nominal_values_omitted_means_the_first_value(tmp_path:
     assert np.isnan(X[2, :3]).all() and data.has_missing
 
 
+def test_string_attribute_as_text_column(tmp_path: Path) -> None:
+    path = tmp_path / "docs.arff"
+    path.write_text(
+        "@relation 'docs: -C 2'\n@attribute sports {0,1}\n@attribute news {0,1}\n"
+        "@attribute doc string\n@attribute length numeric\n@data\n"
+        "1,0,'the match, it was great',4\n0,1,\"budget passed\",2\n0,0,?,0\n"
+    )
+    data = load(path, text_column="doc")
+    assert data.texts == ["the match, it was great", "budget passed", ""]
+    assert data.feature_names == ["length"]
+    with pytest.raises(DataFormatError, match="no attribute 'body' for --text-column"):
+        load(path, text_column="body")
+
+
 @pytest.mark.parametrize("kind", ["gz", "bz2", "xz"])
 def test_compressed_files_are_read_transparently(tmp_path: Path, kind: str) -> None:
     raw = (DATA / "meka_first.arff").read_bytes()

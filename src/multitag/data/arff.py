@@ -37,12 +37,15 @@ def read_arff(path: Path, options: ReaderOptions | None = None) -> Dataset:
     lines = text.split("\n")
     header = parse_header(lines, path)
     label_idx, source = _label_indices(header, path, options)
-    body = parse_body(lines, header, path)
+    text_idx = _text_attribute(header, options.text_column, path)
+    body = parse_body(lines, header, path, text_idx)
     Y = _labels(body, header.attributes, label_idx, path)
-    X, names, dropped = _features(body, header.attributes, set(label_idx))
+    skip = set(label_idx) | ({text_idx} if text_idx is not None else set())
+    X, names, dropped = _features(body, header.attributes, skip)
     notices += (f"labels: {len(label_idx)} attribute(s) named by {source}",)
     notices += tuple(
         f"dropped {a.kind} attribute {a.name!r} (line {a.line}): not usable as a feature"
+        + (" (if it is text: --text-column)" if a.kind == "string" else "")
         for a in dropped
     )
     has_missing = _check_values(X, body.row_lines, path)
@@ -52,8 +55,21 @@ def read_arff(path: Path, options: ReaderOptions | None = None) -> Dataset:
     return Dataset(
         X=X, Y=Y, feature_names=names,
         label_names=[header.attributes[i].name for i in label_idx],
-        name=base_name(path), has_missing=has_missing, notices=notices,
+        name=base_name(path), has_missing=has_missing, notices=notices, texts=body.texts,
     )
+
+
+def _text_attribute(header: Header, name: str | None, path: Path) -> int | None:
+    """Index of the attribute `--text-column` names (its raw values become Dataset.texts)."""
+    if name is None:
+        return None
+    names = [a.name for a in header.attributes]
+    if name not in names:
+        raise DataFormatError(
+            f"no attribute {name!r} for --text-column; expected one of the @attribute names",
+            path=path,
+        )
+    return names.index(name)
 
 
 def _label_indices(header: Header, path: Path, options: ReaderOptions) -> tuple[list[int], str]:
@@ -126,7 +142,7 @@ def _labels(
 
 
 def _features(
-    body: RawBody, attributes: list[Attribute], label_set: set[int]
+    body: RawBody, attributes: list[Attribute], skip: set[int]
 ) -> tuple[np.ndarray | sp.csr_matrix, list[str], list[Attribute]]:
     """Feature blocks in attribute order: direct columns, remapped {0,1} columns, one-hot."""
     blocks: list[np.ndarray | sp.csr_matrix] = []
@@ -134,7 +150,7 @@ def _features(
     dropped: list[Attribute] = []
     run: list[int] = []
     for j, attr in enumerate(attributes):
-        if j in label_set:
+        if j in skip:
             continue
         if attr.kind in ("string", "date"):
             dropped.append(attr)

@@ -34,23 +34,29 @@ class RawBody:
 
     values: np.ndarray | sp.csr_matrix
     row_lines: np.ndarray
+    texts: list[str] | None = None
 
     @property
     def sparse(self) -> bool:
         return sp.issparse(self.values)
 
 
-def parse_body(lines: list[str], header: Header, path: Path) -> RawBody:
-    """Parse the rows after `@data`."""
+def parse_body(
+    lines: list[str], header: Header, path: Path, text_attribute: int | None = None
+) -> RawBody:
+    """Parse the rows after `@data`; keep the raw values of `text_attribute` as texts."""
     numbers = [i for i in range(header.data_start, len(lines)) if _is_row(lines[i])]
     if not numbers:
         raise DataFormatError("no data rows after @data; expected at least one row", path=path)
     rows = [lines[i] for i in numbers]
     row_lines = np.asarray(numbers, dtype=np.int64) + 1
-    fast = _parse_fast(rows, header.attributes, row_lines, path)
-    if fast is not None:
-        return RawBody(fast, row_lines)
-    return RawBody(_parse_slow(rows, header.attributes, row_lines, path), row_lines)
+    if text_attribute is None:
+        fast = _parse_fast(rows, header.attributes, row_lines, path)
+        if fast is not None:
+            return RawBody(fast, row_lines)
+    texts = [""] * len(rows) if text_attribute is not None else None
+    values = _parse_slow(rows, header.attributes, row_lines, path, (text_attribute, texts))
+    return RawBody(values, row_lines, texts)
 
 
 def _is_row(line: str) -> bool:
@@ -229,8 +235,10 @@ def _unknown_nominal(attr: Attribute, value: object, line: int, path: Path) -> N
 # --- row-by-row path -------------------------------------------------------------------------
 
 def _parse_slow(
-    rows: list[str], attributes: list[Attribute], row_lines: np.ndarray, path: Path
+    rows: list[str], attributes: list[Attribute], row_lines: np.ndarray, path: Path,
+    keep: tuple[int | None, list[str] | None] = (None, None),
 ) -> np.ndarray | sp.csr_matrix:
+    """Row by row; `keep` = (attribute, list) collects that attribute's raw text per row."""
     lookups = [{v: i for i, v in enumerate(a.values)} for a in attributes]
     r_idx: list[int] = []
     c_idx: list[int] = []
@@ -244,6 +252,8 @@ def _parse_slow(
             raise DataFormatError(str(err), path=path, line=line) from err
         any_sparse |= is_sparse
         for j, token in pairs:
+            if j == keep[0]:
+                keep[1][r] = "" if token == "?" else token  # type: ignore[index]
             r_idx.append(r)
             c_idx.append(j)
             vals.append(_convert(token, attributes[j], lookups[j], line, path))
