@@ -13,6 +13,7 @@ from multitag.data.registry import (
     load,
     register_format,
 )
+from multitag.data.split_plan import SplitPlan, plan_parts, plan_split_report
 from multitag.data.splits import (
     Split,
     iterative_stratification,
@@ -30,6 +31,7 @@ __all__ = [
     "FormatSpec",
     "ReaderOptions",
     "Split",
+    "SplitPlan",
     "SplitReport",
     "SyntheticDistributions",
     "SyntheticSpec",
@@ -39,6 +41,8 @@ __all__ = [
     "kfold",
     "load",
     "make_synthetic",
+    "plan_parts",
+    "plan_split_report",
     "register_format",
     "split",
     "split_report",
