@@ -23,11 +23,14 @@ def _batch(rows: int = 50, features: int = 7, labels: int = 4) -> tuple[torch.Te
     return x, y
 
 
+@pytest.mark.parametrize("skip", [False, True])
 @pytest.mark.parametrize("hidden", [(), (16,), (32, 16, 8)])
-def test_fast_backprop_matches_autograd(hidden: tuple[int, ...]) -> None:
+def test_fast_backprop_matches_autograd(hidden: tuple[int, ...], skip: bool) -> None:
     x, y = _batch()
     torch.manual_seed(0)
-    net = MLP(7, 4, hidden)
+    net = MLP(7, 4, hidden, linear_skip=skip)
+    if skip:
+        torch.nn.init.normal_(net.skip.weight)
     loss = functional.binary_cross_entropy_with_logits(net(x), y)
     loss.backward()
     expected = [p.grad.clone() for p in net.parameters()]
@@ -120,13 +123,17 @@ class _Data:
         return getattr(self._inner, name)
 
 
-def test_sparse_input_trains_without_densifying() -> None:
+@pytest.mark.parametrize(("n_features", "fast"), [(500, True), (30_000, False)])
+def test_sparse_input_trains_without_densifying_the_dataset(n_features: int, fast: bool) -> None:
+    """Narrow sparse data is densified one batch at a time; wide data stays sparse."""
     rng = np.random.default_rng(0)
-    X = sp.random(120, 500, density=0.02, format="csr", random_state=0, dtype=np.float32)
+    X = sp.random(120, n_features, density=0.002, format="csr", random_state=0,
+                  dtype=np.float32)
     Y = (rng.random((120, 3)) < 0.3).astype(np.float32)
-    net = MLP(500, 3, (16,))
-    result = Trainer(TrainConfig(epochs=3, batch_size=32)).fit(net, X, Y)
-    assert not result.fast_path and len(result.history) == 3
+    for skip in (False, True):
+        net = MLP(n_features, 3, (16,), linear_skip=skip)
+        result = Trainer(TrainConfig(epochs=3, batch_size=32)).fit(net, X, Y)
+        assert result.fast_path is fast and len(result.history) == 3
 
 
 def test_divergence_names_epoch_and_batch() -> None:

@@ -203,7 +203,8 @@ def _build_network(directory: Path, description: dict[str, Any],
     where = directory / MODEL_JSON
     try:
         module = MLP(int(arch["n_features"]), int(arch["n_labels"]),
-                     tuple(int(h) for h in arch["hidden"]), float(arch.get("dropout", 0.0)))
+                     tuple(int(h) for h in arch["hidden"]), float(arch.get("dropout", 0.0)),
+                     linear_skip=bool(arch.get("linear_skip", False)))
     except (KeyError, TypeError, ValueError) as err:
         raise ModelFileError(f"{where}: architecture must give n_features, n_labels and "
                              f"hidden as integers ({err})") from err

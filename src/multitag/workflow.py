@@ -30,6 +30,7 @@ class TrainOptions:
     weight_decay: float = 1e-4
     lr_schedule: str = "constant"
     dropout: float = 0.2
+    linear_skip: bool = False
     validation_split: float = 0.1
     early_stopping_patience: int | None = 10
     decision: str = "global"
@@ -95,7 +96,8 @@ def train_model(train: Dataset, options: TrainOptions,
                               callbacks=callbacks)
     estimator.fit(X, train.Y_dense())
     architecture = {"type": "mlp", "n_features": int(X.shape[1]), "n_labels": train.n_labels,
-                    "hidden": list(options.hidden), "dropout": options.dropout}
+                    "hidden": list(options.hidden), "dropout": options.dropout,
+                    "linear_skip": options.linear_skip}
     bundle = ModelBundle(
         preprocessor=preprocessor, module=estimator.module_,
         decision_rule=estimator.decision_rule_, label_names=list(train.label_names),

@@ -36,7 +36,8 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
     def __init__(
         self, hidden: Sequence[int] = (256,), *, epochs: int = 100, batch_size: int = 64,
         learning_rate: float = 1e-3, optimizer: str = "adam", weight_decay: float = 0.0,
-        lr_schedule: str = "constant", dropout: float = 0.0, validation_split: float = 0.1,
+        lr_schedule: str = "constant", dropout: float = 0.0, linear_skip: bool = False,
+        validation_split: float = 0.1,
         validation_strategy: str = "stratified",
         early_stopping_patience: int | None = 10, standardize: bool = True,
         threshold: float = 0.5, decision: str = "fixed", objective: str = "micro_f1",
@@ -52,6 +53,7 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
         self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
         self.dropout = dropout
+        self.linear_skip = linear_skip
         self.validation_split = validation_split
         self.validation_strategy = validation_strategy
         self.early_stopping_patience = early_stopping_patience
@@ -82,7 +84,8 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
         X = self._scale(X)
         train_rows, valid_rows = self._validation_rows(Y, seed)
         torch.manual_seed(seed)
-        self.module_ = MLP(X.shape[1], Y.shape[1], tuple(self.hidden), self.dropout)
+        self.module_ = MLP(X.shape[1], Y.shape[1], tuple(self.hidden), self.dropout,
+                           linear_skip=bool(self.linear_skip))
         config = TrainConfig(
             epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
             optimizer=self.optimizer, weight_decay=self.weight_decay,

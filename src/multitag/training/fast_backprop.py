@@ -33,6 +33,10 @@ class FastBackprop:
             layer.bias.grad = torch.zeros_like(layer.bias)
         self.weight_grads = [layer.weight.grad for layer in linears]
         self.bias_grads = [layer.bias.grad for layer in linears]
+        self.skip = module.skip.weight.detach() if module.skip is not None else None
+        if module.skip is not None:
+            module.skip.weight.grad = torch.zeros_like(module.skip.weight)
+            self.skip_grad = module.skip.weight.grad
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -43,8 +47,12 @@ class FastBackprop:
             x = torch.addmm(self.biases[k], x, self.weights[k].t()).relu_()
             activations.append(x)
         logits = torch.addmm(self.biases[last], x, self.weights[last].t())
+        if self.skip is not None:
+            logits.addmm_(activations[0], self.skip.t())
         loss = functional.binary_cross_entropy_with_logits(logits, y)
         grad = torch.sigmoid(logits).sub_(y).div_(logits.numel())
+        if self.skip is not None:
+            torch.mm(grad.t(), activations[0], out=self.skip_grad)
         for k in range(last, -1, -1):
             torch.mm(grad.t(), activations[k], out=self.weight_grads[k])
             torch.sum(grad, 0, out=self.bias_grads[k])

@@ -26,7 +26,10 @@ from multitag.training.config import TrainConfig
 from multitag.training.optim import FusedAdam
 
 # Below this many multiply-adds per batch, extra threads cost more than they save.
-_SINGLE_THREAD_WORK = 4_000_000
+_SINGLE_THREAD_WORK = 50_000_000
+# Sparse inputs up to this many columns are densified one batch at a time (never the dataset):
+# a dense batch is faster than a sparse product at this width and allows the fast path.
+DENSE_BATCH_MAX_FEATURES = 20_000
 
 
 class Callback:
@@ -77,7 +80,7 @@ class Trainer:
         train = _TensorData(X, Y)
         valid = _TensorData(X_valid, Y_valid) if X_valid is not None else None
         fast = fast_backprop.FastBackprop(module) if fast_backprop.supports(
-            module, not train.sparse) else None
+            module, train.dense_batches) else None
         optimizer = make_optimizer(module, cfg)
         result = TrainResult(threads=threads, fast_path=fast is not None)
         best_loss, best_state, waited = math.inf, None, 0
@@ -176,12 +179,15 @@ def make_optimizer(module: nn.Module, cfg: TrainConfig) -> FusedAdam:
 
 
 def choose_threads(module: nn.Module, batch_size: int) -> int:
-    """One thread for small networks (overhead-bound); every available core otherwise."""
+    """One thread for small networks (overhead-bound) or when other processes already keep the
+    cores busy (extra threads then wait on each other: many times slower); else every core."""
     n_params = sum(p.numel() for p in module.parameters())
-    if n_params * batch_size < _SINGLE_THREAD_WORK:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+    if n_params * batch_size < _SINGLE_THREAD_WORK or cores == 1:
         return 1
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-               else (os.cpu_count() or 1))
+    busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return 1 if busy > cores - 0.5 else cores
 
 
 class _TensorData:
@@ -190,6 +196,7 @@ class _TensorData:
     def __init__(self, X: Any, Y: Any) -> None:
         self.sparse = sp.issparse(X)
         self.X = sp.csr_matrix(X, dtype=np.float32) if self.sparse else _dense_tensor(X)
+        self.dense_batches = not self.sparse or X.shape[1] <= DENSE_BATCH_MAX_FEATURES
         self.Y = _dense_tensor(Y.toarray() if sp.issparse(Y) else Y)
         self.n_rows, self.n_labels = self.Y.shape
 
@@ -204,7 +211,9 @@ class _TensorData:
         rows = np.arange(self.n_rows) if order is None else order.numpy()
         for start in range(0, self.n_rows, size):
             index = rows[start:start + size]
-            yield csr_to_torch(self.X[index]), self.Y[torch.from_numpy(index)]
+            rows_x = self.X[index]
+            x = _dense_tensor(rows_x.toarray()) if self.dense_batches else csr_to_torch(rows_x)
+            yield x, self.Y[torch.from_numpy(index)]
 
 
 def csr_to_torch(matrix: sp.csr_matrix, dtype: torch.dtype = torch.float32) -> torch.Tensor:
