@@ -130,6 +130,14 @@ def test_bulk_and_row_by_row_paths_agree(tmp_path: Path) -> None:
     np.testing.assert_array_equal(fast.Y_dense(), slow.Y_dense())
 
 
+def test_windows_line_endings(tmp_path: Path) -> None:
+    path = copy_with_xml(DATA / "small.arff", tmp_path)
+    path.write_bytes((DATA / "small.arff").read_bytes().replace(b"\n", b"\r\n"))
+    again = load(path)
+    np.testing.assert_array_equal(again.Y, load(DATA / "small.arff").Y)
+    assert again.feature_names == load(DATA / "small.arff").feature_names
+
+
 def test_latin1_file_is_read_with_a_notice(tmp_path: Path) -> None:
     path = tmp_path / "latin.arff"
     path.write_bytes(

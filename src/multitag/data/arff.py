@@ -34,7 +34,7 @@ def read_arff(path: Path, options: ReaderOptions | None = None) -> Dataset:
     """Read a (possibly .gz/.bz2/.xz compressed) ARFF file with dense or sparse rows."""
     options = options or ReaderOptions()
     text, notices = read_text(path)
-    lines = text.split("\n")
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     header = parse_header(lines, path)
     label_idx, source = _label_indices(header, path, options)
     text_idx = _text_attribute(header, options.text_column, path)
