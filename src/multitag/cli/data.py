@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
+from multitag.cli.common import QUIET_OPTION
 from multitag.cli.reader_options import (
     DATA_ARGUMENT,
     FORMAT_OPTION,
@@ -43,6 +45,7 @@ def info(
     text_column: str = TEXT_COLUMN_OPTION,
     top: int = typer.Option(5, "--top", min=1, help="How many rarest / most frequent labels."),
     as_json: bool = JSON_OPTION,
+    quiet: bool = QUIET_OPTION,
 ) -> None:
     """Samples, features (dense/sparse, density), labels, cardinality, label sets."""
     from multitag.data import load, summarize
@@ -50,7 +53,8 @@ def info(
     options = reader_options(
         fmt, labels_xml, label_columns, label_prefix, tags_column, tag_sep, text_column
     )
-    summary = summarize(load(path, options), top=top)
+    with _status(f"reading {path.name}", quiet or as_json):
+        summary = summarize(load(path, options), top=top)
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
         return
@@ -79,6 +83,7 @@ def split_report_command(
     tag_sep: str = TAG_SEP_OPTION,
     text_column: str = TEXT_COLUMN_OPTION,
     as_json: bool = JSON_OPTION,
+    quiet: bool = QUIET_OPTION,
 ) -> None:
     """Per-label counts in each part of a split (train / validation / test, or k folds)."""
     from multitag.data.split_plan import SplitPlan, plan_split_report
@@ -88,11 +93,21 @@ def split_report_command(
     )
     plan = SplitPlan(test_size=test_size, valid_size=valid_size, method=method,
                      folds=folds, seed=seed)
-    report = plan_split_report(path, options, plan, test_path=test)
+    with _status(f"reading and splitting {path.name}", quiet or as_json):
+        report = plan_split_report(path, options, plan, test_path=test)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
         return
     _render_split(report)
+
+
+def _status(message: str, quiet: bool) -> AbstractContextManager[object]:
+    """A spinner on stderr while a file is read (nothing when quiet)."""
+    if quiet:
+        return nullcontext()
+    from rich.console import Console
+
+    return Console(stderr=True).status(message)
 
 
 def _render_summary(summary: DataSummary) -> None:
