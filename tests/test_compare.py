@@ -48,7 +48,18 @@ def test_compare_rows_metrics_and_json(pair) -> None:
     payload = result.metrics_json()
     assert set(payload) == set(FAST)
     assert payload["knn"]["fit_seconds"] == result.row("knn").fit_seconds
-    assert result.conventions
+    assert result.conventions and result.notices == []
+
+
+def test_constant_training_labels_get_a_notice(pair) -> None:
+    train, test = pair
+    Y = train.Y.copy()
+    Y[:, 1], Y[:, 3] = 0, 1
+    flat = Dataset(train.X, Y, train.feature_names, train.label_names, name="flat")
+    result = compare(flat, test, ["knn"])
+    assert result.notices == [
+        "1 label(s) never positive in training, predicted 0 by every model: b",
+        "1 label(s) always positive in training, predicted 1 by every model: d"]
 
 
 def test_progress_reports_every_stage_in_order(pair) -> None:

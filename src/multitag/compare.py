@@ -65,7 +65,8 @@ class CompareRow:
 
 @dataclass(frozen=True)
 class CompareResult:
-    """Rows in the order the models were given, plus what the metrics conventions are."""
+    """Rows in the order the models were given, the metrics conventions, and notices (labels
+    constant in training, which every model predicts as that constant)."""
 
     rows: list[CompareRow]
     dataset: str = ""
@@ -73,6 +74,7 @@ class CompareResult:
     n_test: int = 0
     n_labels: int = 0
     conventions: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
 
     @property
     def models(self) -> list[str]:
@@ -154,7 +156,21 @@ def compare(
         rows.append(CompareRow(name, dict(report.metrics), fitted.seconds, predict_seconds))
         notify("done", f"{fitted.seconds:.2f} s fit")
     return CompareResult(rows, pair_name(train, test), train.n_samples, test.n_samples,
-                         train.n_labels, conventions)
+                         train.n_labels, conventions, constant_label_notices(train))
+
+
+def constant_label_notices(data: Dataset) -> list[str]:
+    """One line each for labels never / always positive in `data` (predicted constant)."""
+    counts = np.asarray(data.Y.sum(axis=0)).ravel()
+    notes = []
+    for what, mask in (("never", counts == 0), ("always", counts == data.n_samples)):
+        names = [data.label_names[j] for j in np.flatnonzero(mask)]
+        if names:
+            more = f" (+{len(names) - 10} more)" if len(names) > 10 else ""
+            notes.append(f"{len(names)} label(s) {what} positive in training, predicted "
+                         f"{'0' if what == 'never' else '1'} by every model: "
+                         f"{', '.join(names[:10])}{more}")
+    return notes
 
 
 def pair_name(train: Dataset, test: Dataset) -> str:

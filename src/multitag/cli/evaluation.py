@@ -194,6 +194,8 @@ def render_compare(result: CompareResult, columns: list[str], console: Console) 
         cells = [_cell(row.value(c), row.model in best[c], c) for c in columns]
         table.add_row(row.model, *cells)
     console.print(table)
+    for notice in result.notices:
+        console.print(f"notice: {notice}")
     console.print("* best in its column (↑ higher is better, ↓ lower is better). Metrics on the "
                   "test set; predictions use each model's own rule (0.5 on probabilities, the "
                   "SVM's sign, the network's threshold); micro = pooled over labels, macro = "
