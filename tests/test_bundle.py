@@ -140,3 +140,16 @@ def test_constant_labels_still_train_with_a_notice(dataset) -> None:
     outcome = train_model(data, TrainOptions(hidden=(8,), epochs=3))
     assert any("never occur" in n for n in outcome.notices)
     assert any("every training row" in n for n in outcome.notices)
+
+
+def test_save_refuses_to_replace_a_directory_with_other_files(saved, tmp_path) -> None:
+    from multitag.exceptions import ConfigError
+
+    _, bundle = saved
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "thesis.tex").write_text("precious")
+    with pytest.raises(ConfigError, match="holds files that are not part of a model directory"):
+        bundle.save(home)
+    assert (home / "thesis.tex").read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "model"]

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,24 +81,18 @@ class ModelBundle:
 
     # -- saving ----------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
-        """Write the model directory atomically; return its path."""
+        """Write the model directory atomically; return its path. An existing directory is
+        replaced only if it holds nothing but a model's files."""
         from safetensors.numpy import save_file
 
-        target = Path(directory)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        try:
-            description, tensors = self._to_files()
+        from multitag.fileio import staged_directory
+
+        description, tensors = self._to_files()
+        with staged_directory(directory, (MODEL_JSON, WEIGHTS), "model directory") as staging:
             save_file(tensors, str(staging / WEIGHTS), metadata={"format": FORMAT_NAME})
-            with open(staging / MODEL_JSON, "w", encoding="utf-8") as handle:
-                json.dump(description, handle, indent=2, allow_nan=False)
-                handle.write("\n")
-            _make_readable(staging)
-            _replace_directory(staging, target)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        return target
+            (staging / MODEL_JSON).write_text(
+                json.dumps(description, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        return Path(os.path.abspath(directory))
 
     def _to_files(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         state, arrays = self.preprocessor.to_state()
@@ -227,31 +219,6 @@ def _build_network(directory: Path, description: dict[str, Any],
         raise ModelFileError(f"{where}: {len(description['label_names'])} label names for "
                              f"{module.output.out_features} outputs")
     return module.eval()
-
-
-def _replace_directory(staging: Path, target: Path) -> None:
-    """Move `staging` to `target`, keeping the old target until the new one is in place."""
-    if not target.exists():
-        os.replace(staging, target)
-        return
-    backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-    backup.rmdir()
-    os.replace(target, backup)
-    try:
-        os.replace(staging, target)
-    except BaseException:
-        os.replace(backup, target)
-        raise
-    shutil.rmtree(backup, ignore_errors=True)
-
-
-def _make_readable(directory: Path) -> None:
-    """mkdtemp and safetensors create owner-only files; apply the user's umask instead."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(directory, 0o777 & ~umask)
-    for child in directory.iterdir():
-        os.chmod(child, 0o666 & ~umask)
 
 
 def _jsonable(value: Any) -> Any:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from multitag.exceptions import ConfigError
+from multitag.fileio import atomic_write_text
 
 
 def override_rule(rule: Any, *, top_k: int | None = None, threshold: float | None = None) -> Any:
@@ -55,7 +54,7 @@ def write_predictions(path: Path | None, label_names: Sequence[str], proba: np.n
     if path is None:
         sys.stdout.write(buffer.getvalue())
         return
-    _atomic_write(path, buffer.getvalue())
+    atomic_write_text(path, buffer.getvalue())
 
 
 def _write_csv(handle: io.StringIO, label_names: Sequence[str],
@@ -68,15 +67,3 @@ def _write_csv(handle: io.StringIO, label_names: Sequence[str],
         if with_proba:
             row += [record["probabilities"][str(n)] for n in label_names]
         writer.writerow(row)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -118,6 +118,7 @@ class Evaluation:
 
     report: Any
     predict_seconds: float
+    probabilities: np.ndarray
 
     def metrics_json(self, fit_seconds: float | None = None) -> dict[str, Any]:
         payload = {**self.report.metrics, "predict_seconds": self.predict_seconds}
@@ -140,7 +141,7 @@ def evaluate_model(bundle: ModelBundle, data: Dataset) -> Evaluation:
     thresholds = rule_thresholds(bundle.decision_rule, len(bundle.label_names))
     if thresholds is not None:
         report = report.with_thresholds(thresholds)
-    return Evaluation(report=report, predict_seconds=seconds)
+    return Evaluation(report=report, predict_seconds=seconds, probabilities=proba)
 
 
 def _check_trainable(train: Dataset, options: TrainOptions) -> None:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from multitag.exceptions import ConfigError
+from multitag.fileio import atomic_write_json
 
 
 def parse_int_list(text: str, option: str) -> tuple[int, ...]:
@@ -29,18 +27,8 @@ def parse_int_list(text: str, option: str) -> tuple[int, ...]:
 
 
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    """Write JSON to `path` via a temporary file and a rename, so no half-written file remains."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(payload, handle, indent=2, sort_keys=True, allow_nan=False)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write JSON through a temporary file and a rename (no half-written file remains)."""
+    atomic_write_json(path, payload)
 
 
 QUIET_OPTION = typer.Option(False, "--quiet", "-q", help="Silence progress output.")

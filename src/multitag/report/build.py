@@ -9,8 +9,6 @@ holds nothing but a previous report's files.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from multitag.bundle import ModelBundle, _make_readable, _replace_directory
+from multitag.bundle import ModelBundle
 from multitag.data.dataset import Dataset
-from multitag.exceptions import ConfigError
+from multitag.fileio import check_replaceable, staged_directory
 from multitag.report import plots
 from multitag.report.content import ReportInputs, assemble
 from multitag.report.document import Image, to_html, to_markdown
@@ -61,40 +59,18 @@ def build_report(bundle: ModelBundle, data: Dataset, out_dir: str | Path, *,
     from multitag.workflow import evaluate_model
 
     target = Path(os.path.abspath(out_dir))  # "." and "x/.." name a real parent and name
-    _check_target(target)
+    check_replaceable(target, REPORT_FILES, "multitag report")
     evaluation = evaluate_model(bundle, data)
     inputs = ReportInputs(bundle=bundle, data=data, report=evaluation.report,
-                          scores=bundle.predict_proba(data), title=title)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+                          scores=evaluation.probabilities, title=title)
+    with staged_directory(target, REPORT_FILES, "multitag report") as staging:
         images = _draw_figures(inputs, staging)
         document = assemble(inputs, images)
         (staging / MARKDOWN).write_text(to_markdown(document), encoding="utf-8")
         (staging / HTML).write_text(to_html(document, staging), encoding="utf-8")
-        _make_readable(staging)
-        _replace_directory(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return ReportResult(out_dir=target, markdown=target / MARKDOWN, html=target / HTML,
                         images=[target / image.filename for image in images],
                         evaluation=evaluation)
-
-
-def _check_target(target: Path) -> None:
-    """Refuse to replace a file, or a directory holding anything but a previous report."""
-    if target.exists() and not target.is_dir():
-        raise ConfigError(f"{target}: exists and is not a directory; the report needs a "
-                          "directory path for --out")
-    if target.is_dir():
-        foreign = sorted(p.name for p in target.iterdir()
-                         if p.name not in REPORT_FILES or not p.is_file())
-        if foreign:
-            raise ConfigError(
-                f"{target}: exists and holds files that are not part of a multitag report "
-                f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}); choose a "
-                "new --out directory or empty this one")
 
 
 def _draw_figures(inputs: ReportInputs, directory: Path) -> list[Image]:

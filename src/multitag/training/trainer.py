@@ -10,6 +10,7 @@ import copy
 import math
 import os
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -218,12 +219,14 @@ class _TensorData:
 
 def csr_to_torch(matrix: sp.csr_matrix, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """A scipy CSR matrix as a torch sparse CSR tensor (no densifying)."""
-    return torch.sparse_csr_tensor(
-        torch.from_numpy(matrix.indptr.astype(np.int64)),
-        torch.from_numpy(matrix.indices.astype(np.int64)),
-        torch.from_numpy(matrix.data).to(dtype),
-        size=matrix.shape, check_invariants=False,
-    )
+    with warnings.catch_warnings():  # torch calls its sparse CSR support "beta" on every call
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(matrix.indptr.astype(np.int64)),
+            torch.from_numpy(matrix.indices.astype(np.int64)),
+            torch.from_numpy(matrix.data).to(dtype),
+            size=matrix.shape, check_invariants=False,
+        )
 
 
 def _dense_tensor(values: Any) -> torch.Tensor:
