@@ -27,7 +27,7 @@ def _root() -> None:
     """Multi-label classification with neural networks."""
 
 
-_COMMAND_MODULES = ("demo", "data", "train", "evaluation", "report")
+_COMMAND_MODULES = ("demo", "data", "train", "evaluation", "report", "serve", "export")
 
 
 def _register_commands() -> None:

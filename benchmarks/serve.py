@@ -1,0 +1,191 @@
+"""Latency and throughput of `multitag serve` on loopback with a model trained on yeast.
+
+Trains a network on yeast-train (Mulan), starts `multitag serve` as a child process on a free
+127.0.0.1 port, sends single-item requests built from yeast-test rows at a fixed concurrency with
+httpx's async client, checks every answer against `ModelBundle.predict`, and prints throughput,
+p50/p99 latency, the error count and whether the targets hold (zero errors, p99 < 50 ms).
+
+    .venv/bin/python benchmarks/serve.py [--requests 2000] [--concurrency 16] [--markdown]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import REPO_DIR, machine_line, md_table, verdict, write_marked_section
+
+YEAST = REPO_DIR.parent / "shared" / "data" / "mulan" / "yeast"
+P99_TARGET_MS = 50.0
+WARMUP = 50
+
+
+@dataclass
+class Outcome:
+    """What the load generator measured."""
+
+    seconds: float
+    latencies_ms: list[float]
+    errors: int
+    wrong: int
+
+    @property
+    def throughput(self) -> float:
+        return len(self.latencies_ms) / self.seconds
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else float("nan")
+
+
+def train_yeast(out: Path) -> tuple[object, np.ndarray, float]:
+    """Train on yeast-train, save to `out`; the loaded bundle, test rows and training time."""
+    from multitag.bundle import ModelBundle
+    from multitag.data import load
+    from multitag.workflow import TrainOptions, train_model
+
+    started = time.perf_counter()
+    outcome = train_model(load(YEAST / "yeast-train.arff"), TrainOptions(seed=0))
+    outcome.bundle.save(out)
+    test = load(YEAST / "yeast-test.arff")
+    return ModelBundle.load(out), np.asarray(test.X, dtype=np.float64), \
+        time.perf_counter() - started
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(model: Path, port: int) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "multitag", "serve", str(model), "--host", "127.0.0.1",
+           "--port", str(port), "--quiet"]
+    return subprocess.Popen(cmd, cwd=REPO_DIR, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_ready(url: str, server: subprocess.Popen, timeout: float = 180.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"server exited: {server.stderr.read() if server.stderr else ''}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"server at {url} not ready after {timeout:.0f} s")
+
+
+async def load_test(url: str, rows: np.ndarray, expected: list[list[str]], n_requests: int,
+                    concurrency: int) -> Outcome:
+    """`n_requests` single-item POSTs by `concurrency` workers; latencies of the good ones."""
+    import httpx
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    counter = iter(range(n_requests))
+    latencies: list[float] = []
+    errors = wrong = 0
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal errors, wrong
+        for i in counter:
+            row = i % len(rows)
+            start = time.perf_counter()
+            try:
+                answer = await client.post("/predict", json={"features": rows[row].tolist()})
+            except httpx.HTTPError:
+                errors += 1
+                continue
+            elapsed = (time.perf_counter() - start) * 1000
+            if answer.status_code != 200:
+                errors += 1
+                continue
+            latencies.append(elapsed)
+            wrong += answer.json()["predictions"][0]["labels"] != expected[row]
+
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+        for row in rows[:WARMUP]:
+            await client.post("/predict", json={"features": row.tolist()})
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+    return Outcome(seconds, latencies, errors, wrong)
+
+
+def render(outcome: Outcome, args: argparse.Namespace, fit_seconds: float,
+           load_at_start: str) -> str:
+    p50, p99 = outcome.percentile(50), outcome.percentile(99)
+    faults = outcome.errors + outcome.wrong
+    table = md_table(
+        ["requests", "concurrency", "throughput", "p50 latency", "p99 latency", "max latency",
+         "errors", "wrong answers"],
+        [[f"{args.requests:,}", args.concurrency, f"{outcome.throughput:,.0f} req/s",
+          f"{p50:.1f} ms", f"{p99:.1f} ms", f"{max(outcome.latencies_ms, default=0):.1f} ms",
+          outcome.errors, outcome.wrong]])
+    targets = md_table(["target (issue 6)", "measured", "verdict"], [
+        ["zero errors (and every answer equal to ModelBundle.predict)", f"{faults}",
+         verdict(faults == 0)],
+        [f"p99 latency < {P99_TARGET_MS:.0f} ms (single-item requests)", f"{p99:.1f} ms",
+         verdict(p99 < P99_TARGET_MS)],
+    ], align="llr")
+    notes = [
+        f"- Machine: {load_at_start}; load average "
+        f"{'{:.2f}/{:.2f}/{:.2f}'.format(*os.getloadavg())} at the end.",
+        f"- Model: yeast-train (1,500 rows, 103 features, 14 labels), default `TrainOptions` "
+        f"(seed 0), trained in {fit_seconds:.1f} s; the server is `multitag serve` in its own "
+        "process (one uvicorn worker, prediction in its thread pool).",
+        f"- Client: httpx.AsyncClient in this process, {args.concurrency} concurrent "
+        f"keep-alive connections, one yeast-test row per request, after {WARMUP} untimed "
+        "warm-up requests; latency = request sent to response parsed, measured by the client.",
+    ]
+    return "\n\n".join([
+        "## HTTP service: `multitag serve` on loopback",
+        "`benchmarks/serve.py`; rerun with `.venv/bin/python benchmarks/serve.py --markdown`.",
+        table, targets, "\n".join(notes)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--markdown", action="store_true",
+                        help="Write the table into benchmarks/README.md.")
+    args = parser.parse_args()
+    load_at_start = machine_line()
+    with tempfile.TemporaryDirectory(prefix="multitag-serve-") as tmp:
+        model = Path(tmp) / "yeast-model"
+        bundle, rows, fit_seconds = train_yeast(model)
+        names = np.asarray(bundle.label_names, dtype=object)
+        expected = [[str(n) for n in names[y.astype(bool)]] for y in bundle.predict(rows)]
+        port = free_port()
+        server = start_server(model, port)
+        try:
+            wait_ready(f"http://127.0.0.1:{port}", server)
+            outcome = asyncio.run(load_test(f"http://127.0.0.1:{port}", rows, expected,
+                                            args.requests, args.concurrency))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    text = render(outcome, args, fit_seconds, load_at_start)
+    print(text)
+    if args.markdown:
+        print(f"\nwrote {write_marked_section('serve', text)}")
+
+
+if __name__ == "__main__":
+    main()

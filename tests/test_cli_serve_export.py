@@ -1,0 +1,64 @@
+"""`multitag serve` and `multitag export` on the command line (uvicorn itself is stubbed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from model_helpers import numeric_data, train
+from multitag.cli import main
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    return train(numeric_data()).save(tmp_path_factory.mktemp("cli") / "model")
+
+
+def _run(*args: object) -> int:
+    with pytest.raises(SystemExit) as done:
+        main([str(a) for a in args])
+    return int(done.value.code or 0)
+
+
+def test_serve_loads_the_model_once_and_binds_loopback(model_dir, monkeypatch) -> None:
+    uvicorn = pytest.importorskip("uvicorn")
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append({"app": app, **kw}))
+    assert _run("serve", model_dir) == 0
+    (call,) = calls
+    assert call["host"] == "127.0.0.1" and call["port"] == 8000
+    assert {"/predict", "/labels", "/health"} <= {r.path for r in call["app"].routes}
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("serve", "{missing}"), "not a model directory"),
+    (("serve", "{model}", "--port", "70000"), "--port"),
+    (("serve", "{model}", "--max-items", "0"), "must be positive"),
+    (("export", "{missing}", "--onnx", "{tmp}/m.onnx"), "not a model directory"),
+])
+def test_bad_input_is_one_line_and_exit_2(model_dir, tmp_path, capsys, monkeypatch, args,
+                                          message) -> None:
+    uvicorn = pytest.importorskip("uvicorn")
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: None)
+    values = {"missing": tmp_path / "nothing", "model": model_dir, "tmp": tmp_path}
+    assert _run(*(a.format(**values) for a in args)) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_export_writes_onnx_and_says_what_the_consumer_must_do(model_dir, tmp_path,
+                                                               capsys) -> None:
+    pytest.importorskip("onnx")
+    out = tmp_path / "model.onnx"
+    assert _run("export", model_dir, "--onnx", out) == 0
+    captured = capsys.readouterr()
+    assert out.is_file() and "6 inputs -> 4 label probabilities" in captured.out
+    assert "standardisation" in captured.err
+
+
+def test_export_help_documents_preprocessing(capsys) -> None:
+    assert _run("export", "--help") == 0
+    assert "TF-IDF" in capsys.readouterr().out
