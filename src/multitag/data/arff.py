@@ -129,7 +129,7 @@ def _labels(
                 ok = ~np.isnan(col)
                 col[ok] = mapping[col[ok].astype(np.int64)]
     raw = sp.csr_matrix(raw)
-    bad = np.flatnonzero(~np.isin(raw.data, (0.0, 1.0)))
+    bad = np.flatnonzero((raw.data != 0) & (raw.data != 1))
     if bad.size:
         row = int(np.searchsorted(raw.indptr, bad[0], side="right") - 1)
         name = attributes[label_idx[int(raw.indices[bad[0]])]].name

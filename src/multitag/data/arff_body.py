@@ -121,7 +121,7 @@ def _to_floats(tokens: list[str]) -> np.ndarray:
     if not tokens:
         return np.zeros(0)
     if tokens.count("1") + tokens.count("0") == len(tokens):
-        return (np.array(tokens) == "1").astype(np.float64)
+        return (np.frombuffer("".join(tokens).encode(), dtype=np.uint8) == ord("1")).astype(float)
     return np.array([t if t != "?" else "nan" for t in tokens], dtype=np.float64)
 
 
@@ -133,11 +133,24 @@ def _fast_sparse(
         (s.count(",") + 1 if s.strip() else 0 for s in inner), dtype=np.int64, count=len(inner)
     )
     tokens = " ".join(inner).replace(",", " ").split()
-    cols = np.array(tokens[0::2], dtype=np.int64)
+    cols = _whole_numbers(tokens[0::2])
     vals = _to_floats(tokens[1::2])
     indptr = np.concatenate([[0], np.cumsum(counts)])
     _check_sparse_indices(cols, indptr, n_attr, row_lines, path)
     return sp.csr_matrix((vals, cols, indptr), shape=(len(rows), n_attr))
+
+
+def _whole_numbers(tokens: list[str]) -> np.ndarray:
+    """Digit-only tokens as int64, digit by digit with numpy (no per-token conversion)."""
+    if not tokens:
+        return np.zeros(0, dtype=np.int64)
+    lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+    if lengths.max() > 15:
+        return np.array(tokens, dtype=np.int64)
+    digits = np.frombuffer("".join(tokens).encode("ascii"), dtype=np.uint8) - ord("0")
+    ends = np.cumsum(lengths)
+    power = np.repeat(ends, lengths) - np.arange(ends[-1]) - 1
+    return np.add.reduceat(digits.astype(np.int64) * 10**power, ends - lengths)
 
 
 def _check_sparse_indices(

@@ -97,9 +97,10 @@ def format_extension(path: Path) -> str:
 
 def label_matrix(Y: sp.csr_matrix) -> np.ndarray | sp.csr_matrix:
     """Labels as dense uint8 unless that would exceed DENSE_LABELS_MAX_BYTES; then CSR."""
+    Y = sp.csr_matrix(Y, dtype=np.uint8)
     if Y.shape[0] * Y.shape[1] <= DENSE_LABELS_MAX_BYTES:
-        return Y.toarray().astype(np.uint8)
-    return sp.csr_matrix(Y, dtype=np.uint8)
+        return Y.toarray()
+    return Y
 
 
 def line_of_row(row_lines: np.ndarray, row: int) -> int:
