@@ -22,7 +22,7 @@ from multitag.data.arff_labels import (
     labels_from_xml,
 )
 from multitag.data.dataset import Dataset
-from multitag.data.fileio import base_name, label_matrix, read_text
+from multitag.data.reading import base_name, label_matrix, read_text
 from multitag.data.registry import ReaderOptions
 from multitag.exceptions import DataFormatError
 

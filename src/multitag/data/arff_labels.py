@@ -7,7 +7,7 @@ from pathlib import Path
 from xml.parsers import expat
 
 from multitag.data.arff_header import Attribute, Header
-from multitag.data.fileio import base_name, read_bytes
+from multitag.data.reading import base_name, read_bytes
 from multitag.exceptions import DataFormatError
 
 _SPLIT_WORDS = re.compile(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from multitag.data.dataset import Dataset
-from multitag.data.fileio import decompression_errors, format_extension, open_binary
+from multitag.data.reading import decompression_errors, format_extension, open_binary
 from multitag.exceptions import ConfigError, DataFormatError
 
 

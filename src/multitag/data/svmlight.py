@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from multitag.data.dataset import Dataset
-from multitag.data.fileio import base_name, decompression_errors, label_matrix, open_binary
+from multitag.data.reading import base_name, decompression_errors, label_matrix, open_binary
 from multitag.data.registry import ReaderOptions
 from multitag.data.svmlight_bulk import BulkRows, parse_plain
 from multitag.exceptions import DataFormatError

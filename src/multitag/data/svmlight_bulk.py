@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from multitag.data.fileio import open_binary
+from multitag.data.reading import open_binary
 
 BLOCK_BYTES = 1024 * 1024
 _ALLOWED = np.zeros(256, dtype=bool)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from multitag.data.dataset import Dataset
-from multitag.data.fileio import base_name, compression_of, decompression_errors, read_text
+from multitag.data.reading import base_name, compression_of, decompression_errors, read_text
 from multitag.data.registry import ReaderOptions
 from multitag.exceptions import DataFormatError
 

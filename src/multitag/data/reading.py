@@ -1,4 +1,4 @@
-"""Reading data files: transparent .gz/.bz2/.xz, text decoding, label matrices, line lookup."""
+"""Helpers shared by the readers: transparent .gz/.bz2/.xz, text decoding, label matrices."""
 
 from __future__ import annotations
 
@@ -101,8 +101,3 @@ def label_matrix(Y: sp.csr_matrix) -> np.ndarray | sp.csr_matrix:
     if Y.shape[0] * Y.shape[1] <= DENSE_LABELS_MAX_BYTES:
         return Y.toarray()
     return Y
-
-
-def line_of_row(row_lines: np.ndarray, row: int) -> int:
-    """Line number (1-based) of data row `row`, given the line number of every row."""
-    return int(row_lines[row]) if 0 <= row < len(row_lines) else 0
