@@ -27,8 +27,11 @@ Matrix = np.ndarray | sp.csr_matrix
 
 
 class Preprocessor:
-    """Fitted feature transform. `scale`: auto (standard if dense, maxabs if sparse), standard,
-    maxabs, tfidf (sparse only) or none; `impute`: median, mean or none (then NaN is an error)."""
+    """Fitted feature transform. `scale`: auto (standard if dense, maxabs if sparse), standard
+    (sparse input is scaled without centring, as maxabs, so it stays sparse), maxabs, tfidf
+    (sparse only) or none; `impute`: median, mean or none (then NaN is an error). Columns are
+    matched by name at transform time: a one-hot (`name=value`) or sparse column missing from
+    new data is zero, any other missing column is an error."""
 
     def __init__(
         self, scale: str = "auto", impute: str = "median", *, text_max_features: int | None =
