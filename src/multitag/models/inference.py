@@ -2,32 +2,52 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 import torch
-from torch import nn
-from torch.func import functional_call
+
+from multitag.models.mlp import MLP, MLPParameters, mlp_logits
 
 CHUNK_ROWS = 8192
 
 
-def predict_scores(module: nn.Module, X: Any, chunk_rows: int = CHUNK_ROWS) -> np.ndarray:
+def predict_scores(module: MLP, X: Any, chunk_rows: int = CHUNK_ROWS) -> np.ndarray:
     """Sigmoid outputs (n_samples, n_labels) for dense or CSR `X`, already preprocessed.
 
     Runs in float64 so a row's result does not depend on its position in the batch (float32
-    matrix kernels round differently by position, by ~1e-7).
+    matrix kernels round differently by position, by ~1e-7). Never changes `module`, so many
+    threads may predict with one model at once.
     """
-    module.eval()
-    params = {k: v.double() for k, v in module.state_dict().items()}
-    n_out = params[next(k for k in reversed(params) if k.endswith("weight"))].shape[0]
-    parts = [np.zeros((0, n_out))]
+    params = _float64_parameters(module)
+    parts = [np.zeros((0, params.biases[-1].shape[0]))]
     with torch.inference_mode():
         for batch in _batches(X, chunk_rows):
-            parts.append(torch.sigmoid(functional_call(module, params, (batch,))).numpy())
+            parts.append(torch.sigmoid(mlp_logits(params, batch)).numpy())
     return np.concatenate(parts)
+
+
+_FLOAT64_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _float64_parameters(module: MLP) -> MLPParameters:
+    """float64 copies of the weights, cached until a parameter changes (tensor versions)."""
+    live = module.parameter_lists()
+    signature = tuple((t.data_ptr(), t._version) for t in module.parameters())
+    cached = _FLOAT64_CACHE.get(module)
+    if cached is not None and cached[0] == signature:
+        return cached[1]
+    with torch.no_grad():
+        params = MLPParameters(
+            weights=[w.detach().double() for w in live.weights],
+            biases=[b.detach().double() for b in live.biases],
+            skip=None if live.skip is None else live.skip.detach().double(),
+        )
+    _FLOAT64_CACHE[module] = (signature, params)
+    return params
 
 
 def _batches(X: Any, chunk_rows: int) -> Iterator[torch.Tensor]:

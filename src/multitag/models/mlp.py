@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import pairwise
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -36,20 +37,40 @@ class MLP(nn.Module):
         return [*self.hidden, self.output]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        inputs = x
-        for index, layer in enumerate(self.hidden):
-            x = _linear(layer, x) if index == 0 else layer(x)
-            x = torch.relu(x)
-            if self.dropout and self.training:
-                x = nn.functional.dropout(x, self.dropout, training=True)
-        logits = _linear(self.output, x) if not self.hidden else self.output(x)
-        if self.skip is not None:
-            logits = logits + _linear(self.skip, inputs)
-        return logits
+        return mlp_logits(self.parameter_lists(), x, self.dropout, self.training)
+
+    def parameter_lists(self) -> MLPParameters:
+        """Weights and biases in layer order (output last), and the skip weight or None."""
+        return MLPParameters(
+            weights=[layer.weight for layer in self.linears],
+            biases=[layer.bias for layer in self.linears],
+            skip=self.skip.weight if self.skip is not None else None,
+        )
 
 
-def _linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+class MLPParameters(NamedTuple):
+    weights: list[torch.Tensor]
+    biases: list[torch.Tensor]
+    skip: torch.Tensor | None
+
+
+def mlp_logits(params: MLPParameters, x: torch.Tensor, dropout: float = 0.0,
+               training: bool = False) -> torch.Tensor:
+    """The network's logits from explicit parameters: pure, so threads can share a module."""
+    inputs = x
+    last = len(params.weights) - 1
+    for k in range(last):
+        x = torch.relu(_linear(params.weights[k], params.biases[k], x))
+        if dropout and training:
+            x = nn.functional.dropout(x, dropout, training=True)
+    logits = _linear(params.weights[last], params.biases[last], x)
+    if params.skip is not None:
+        logits = logits + _linear(params.skip, None, inputs)
+    return logits
+
+
+def _linear(weight: torch.Tensor, bias: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
     if x.layout != torch.strided:
-        out = torch.sparse.mm(x, layer.weight.t())
-        return out if layer.bias is None else out + layer.bias
-    return layer(x)
+        out = torch.sparse.mm(x, weight.t())
+        return out if bias is None else out + bias
+    return nn.functional.linear(x, weight, bias)
