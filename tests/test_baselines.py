@@ -87,6 +87,14 @@ def test_svm_scores_are_the_sigmoid_of_the_margin(tiny) -> None:
     assert ((model.predict_proba(X) >= 0.5) == model.predict(X).astype(bool)).all()
 
 
+def test_more_than_255_labels_stay_in_their_columns() -> None:
+    # Regression: uint8 label matrices made scikit-learn's LabelBinarizer wrap label indices
+    # past 255, so one-vs-rest scores landed in the wrong columns (delicious, 983 labels).
+    Y = (np.random.default_rng(0).random((120, 300)) < 0.3).astype(np.uint8)
+    model = make_baseline("br-svm").fit(Y.astype(np.float32), Y)
+    np.testing.assert_array_equal(model.predict(Y.astype(np.float32)), Y)
+
+
 def test_predict_before_fit_is_an_error() -> None:
     with pytest.raises(NotFittedError, match="not fitted"):
         make_baseline("knn").predict(np.zeros((2, 3)))

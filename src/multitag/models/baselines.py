@@ -96,7 +96,9 @@ class Baseline:
             X = self.scaler_.fit_transform(X)
         self.model_ = None
         if len(self.varying_):
-            target = Y[:, self.varying_]
+            # int64, not uint8: scikit-learn's LabelBinarizer (OneVsRest, MLPClassifier) keeps
+            # the label indices in Y's dtype, so uint8 wraps past 255 labels and shuffles columns.
+            target = Y[:, self.varying_].astype(np.int64)
             if target.shape[1] == 1 and not self.spec.needs_2d_target:
                 target = target.ravel()
             self.model_ = self.spec.build(self.seed, dict(self.params))
