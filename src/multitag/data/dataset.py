@@ -124,7 +124,7 @@ def _as_labels(Y: object) -> Matrix:
     if arr.ndim != 2:
         raise DataFormatError(f"Y must be 2-D (n_samples, n_labels); got shape {arr.shape}")
     if arr.size and not _is_binary(arr):
-        bad = arr[(arr != 0) & (arr != 1)].ravel()[0]
+        bad = arr[(arr != 0) & (arr != 1)].ravel()[0].item()
         raise DataFormatError(f"Y must hold only 0 and 1; got {bad!r}")
     return np.ascontiguousarray(arr, dtype=np.uint8)
 
