@@ -254,3 +254,13 @@ def test_create_app_checks_its_limits(numeric) -> None:
 
     with pytest.raises(ConfigError, match="must be positive"):
         create_app(numeric[1], max_items=0)
+
+
+@pytest.mark.parametrize("length", [b"abc", b"-5", b"99999999999"])
+def test_bad_or_huge_content_length_is_4xx(client, length) -> None:
+    host, port = client.base_url.host, client.base_url.port
+    with socket.create_connection((host, port), timeout=10) as raw:
+        raw.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: " + length + b"\r\nConnection: close\r\n\r\n{}")
+        status_line = raw.recv(4096).split(b"\r\n", 1)[0]
+    assert status_line.startswith(b"HTTP/1.1 4"), status_line

@@ -3,18 +3,22 @@
 `create_app(bundle)` builds a FastAPI app whose request models are derived from the model: the
 exact feature count, the feature names, whether text is expected. Every malformed request is
 answered with a 4xx and a message saying what is wrong (400 unreadable body, 413 too large,
-422 invalid values); prediction runs in a worker thread so the event loop keeps answering.
+422 invalid values); prediction runs in a worker thread so the event loop keeps answering; requests
+that arrive while the model is busy are predicted together in one call.
 
 Not defined here on purpose: `from __future__ import annotations`. FastAPI reads the endpoint's
 annotations at run time, and the request types are built per model inside `create_app`.
 """
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import copy
+import json
 from typing import Annotated, Any, Literal, Union
 
 import numpy as np
 
 from multitag import __version__
+from multitag.body_limit import BodyLimit
 from multitag.bundle import ModelBundle
 from multitag.exceptions import ConfigError, MultitagError
 
@@ -22,7 +26,7 @@ try:
     from fastapi import Body, FastAPI, Request
     from fastapi.concurrency import run_in_threadpool
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
+    from fastapi.responses import JSONResponse, Response
     from pydantic import (
         BaseModel,
         BeforeValidator,
@@ -197,24 +201,69 @@ class _Predictor:
         self.bundle = bundle
         self.spec = spec
         self.labels = np.asarray(bundle.label_names, dtype=object)
+        self.network = copy.deepcopy(bundle.module).double().eval()
 
-    def __call__(self, body: Any) -> PredictResponse:
+    def many(self, bodies: list[Any]) -> list[bytes | MultitagError]:
+        """JSON answers (`PredictResponse`) to several requests from one call of the model;
+        errors stay per request."""
+        prepared = [self._prepare(body) for body in bodies]
+        ready = [p for p in prepared if isinstance(p, tuple)]
+        try:
+            proba = self._proba([item for _, items, _ in ready for item in items])
+        except MultitagError as err:
+            if len(ready) > 1:  # find whose request it is
+                return [answer for body in bodies for answer in self.many([body])]
+            return [err if isinstance(p, tuple) else p for p in prepared]
+        answers: list[bytes | MultitagError] = []
+        start = 0
+        for p in prepared:
+            if isinstance(p, tuple):
+                body, items, rule = p
+                answers.append(self._answer(proba[start:start + len(items)], rule, body.proba))
+                start += len(items)
+            else:
+                answers.append(p)
+        return answers
+
+    def _prepare(self, body: Any) -> tuple[Any, list[Any], Any] | MultitagError:
         from multitag.prediction import override_rule
 
         items = body.items if isinstance(getattr(body, "items", None), list) else [body]
-        for position, item in enumerate(items):
-            self._check_names(getattr(item, "features", None), position)
-        if body.top_k is not None and body.threshold is not None:
-            raise ConfigError("give either `top_k` or `threshold`, not both")
-        rule = override_rule(self.bundle.decision_rule, top_k=body.top_k,
-                             threshold=body.threshold)
-        proba = self.bundle.predict_proba(self._dataset(items))
+        try:
+            for position, item in enumerate(items):
+                self._check_names(getattr(item, "features", None), position)
+            if body.top_k is not None and body.threshold is not None:
+                raise ConfigError("give either `top_k` or `threshold`, not both")
+            rule = override_rule(self.bundle.decision_rule, top_k=body.top_k,
+                                 threshold=body.threshold)
+        except MultitagError as err:
+            return err
+        return body, items, rule
+
+    def _proba(self, items: list[Any]) -> np.ndarray:
+        """`ModelBundle.predict_proba` (same preprocessing, same float64 arithmetic), with
+        the network's float64 copy made once instead of on every call."""
+        import scipy.sparse as sp
+        import torch
+
+        if not items:
+            return np.zeros((0, len(self.labels)))
+        X = self.bundle.transform(self._dataset(items))
+        if sp.issparse(X):
+            from multitag.models.inference import predict_scores
+
+            return predict_scores(self.bundle.module, X)
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float64))
+            return torch.sigmoid(self.network(x)).numpy()
+
+    def _answer(self, proba: np.ndarray, rule: Any,
+                with_proba: bool) -> bytes | MultitagError:
         if not np.isfinite(proba).all():
-            raise ConfigError("the features are too large in magnitude: the network's output "
-                              "is not a number; send values of the training data's scale")
-        chosen = rule.predict(proba)
-        return PredictResponse(predictions=[self._one(p, y, body.proba)
-                                            for p, y in zip(proba, chosen)])
+            return ConfigError("the features are too large in magnitude: the network's output "
+                               "is not a number; send values of the training data's scale")
+        predictions = [self._one(p, y, with_proba) for p, y in zip(proba, rule.predict(proba))]
+        return json.dumps({"predictions": predictions}).encode()
 
     def _check_names(self, features: Any, position: int) -> None:
         if isinstance(features, dict):
@@ -243,11 +292,55 @@ class _Predictor:
                        Y=np.zeros((len(items), 0)), feature_names=self.spec.names,
                        label_names=[], texts=texts, has_missing=True)
 
-    def _one(self, p: np.ndarray, y: np.ndarray, with_proba: bool) -> Prediction:
-        probabilities = ({str(n): float(v) for n, v in zip(self.labels, p)}
-                         if with_proba else None)
-        return Prediction(labels=[str(n) for n in self.labels[y.astype(bool)]],
-                          probabilities=probabilities)
+    def _one(self, p: np.ndarray, y: np.ndarray, with_proba: bool) -> dict[str, Any]:
+        """One `Prediction` as plain JSON types (serialised here, in the worker thread)."""
+        answer: dict[str, Any] = {"labels": [str(n) for n in self.labels[y.astype(bool)]]}
+        if with_proba:
+            answer["probabilities"] = {str(n): float(v) for n, v in zip(self.labels, p)}
+        return answer
+
+
+class _Batcher:
+    """Requests that arrive while the model is busy wait, then go to it together: one call in
+    a worker thread per batch (rows are independent, so batching changes no answer)."""
+
+    def __init__(self, predictor: _Predictor, max_requests: int = 64) -> None:
+        self.predictor = predictor
+        self.max_requests = max_requests
+        self.pending: list[tuple[Any, asyncio.Future[Any]]] = []
+        self.busy = False
+        self.tasks: set[asyncio.Task[None]] = set()  # references, so no task is collected
+
+    async def submit(self, body: Any) -> bytes:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.pending.append((body, future))
+        if not self.busy:
+            self.busy = True
+            task = asyncio.ensure_future(self._drain())
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        result = await future
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def _drain(self) -> None:
+        try:
+            while self.pending:  # no await between this test and `busy = False`
+                batch = self.pending[:self.max_requests]
+                del self.pending[:len(batch)]
+                await self._run(batch)
+        finally:
+            self.busy = False
+
+    async def _run(self, batch: list[tuple[Any, asyncio.Future[Any]]]) -> None:
+        try:
+            results = await run_in_threadpool(self.predictor.many, [b for b, _ in batch])
+        except Exception as err:  # a bug, not bad input: every waiting request gets a 500
+            results = [err] * len(batch)
+        for (_, future), result in zip(batch, results):
+            if not future.done():
+                future.set_result(result)
 
 
 # --------------------------------------------------------------------------- the app
@@ -258,14 +351,14 @@ def create_app(bundle: ModelBundle, max_items: int = DEFAULT_MAX_ITEMS,
         raise ConfigError(f"`max_items` and `max_body_bytes` must be positive; got "
                           f"{max_items} and {max_body_bytes}")
     spec = _Spec(bundle, max_items)
-    predictor = _Predictor(bundle, spec)
+    batcher = _Batcher(_Predictor(bundle, spec))
     request_type = _request_type(spec)
     app = FastAPI(title="multitag", version=__version__,
                   description=_description(bundle, spec, max_body_bytes))
 
-    async def predict(body: Annotated[request_type, Body()]) -> PredictResponse:  # type: ignore[valid-type]
+    async def predict(body: Annotated[request_type, Body()]) -> Response:  # type: ignore[valid-type]
         """Label names (and optionally probabilities) for one item or a batch of items."""
-        return await run_in_threadpool(predictor, body)
+        return Response(await batcher.submit(body), media_type="application/json")
 
     app.post("/predict", response_model=PredictResponse, response_model_exclude_none=True,
              responses=_ERRORS)(predict)
@@ -335,95 +428,22 @@ def _message(status: int, text: str) -> JSONResponse:
     return JSONResponse(status_code=status, content={"detail": text})
 
 
-# --------------------------------------------------------------------------- body limit
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-
-
-class BodyLimit:
-    """ASGI middleware: 413 when Content-Length or the streamed body exceeds `max_bytes`.
-
-    The body is read (up to the limit) before the app sees it, then replayed to the app.
-    """
-
-    def __init__(self, app: Any, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = _content_length(scope)
-        if declared is None or (isinstance(declared, int) and declared < 0):
-            await _message(400, "the Content-Length header must be a non-negative "
-                                "integer")(scope, receive, send)
-            return
-        if declared != "absent" and declared > self.max_bytes:
-            await self._too_large(f"{declared:,} bytes", scope, receive, send)
-            return
-        body = await self._read(receive)
-        if body is None:
-            await self._too_large("more bytes", scope, receive, send)
-            return
-        await self.app(scope, _replay(body, receive), send)
-
-    async def _read(self, receive: Receive) -> bytes | None:
-        chunks, size, more = [], 0, True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                break  # the client went away; the app sees an empty body
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                return None
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        return b"".join(chunks)
-
-    async def _too_large(self, what: str, scope: dict[str, Any], receive: Receive,
-                         send: Send) -> None:
-        text = (f"the request body has {what} than the limit of {self.max_bytes:,} bytes; "
-                "send fewer items per request" if what == "more bytes" else
-                f"the request body has {what}; the limit is {self.max_bytes:,} bytes; "
-                "send fewer items per request")
-        await _message(413, text)(scope, receive, send)
-
-
-def _content_length(scope: dict[str, Any]) -> int | str | None:
-    """The declared length, "absent", or None when the header is not a number."""
-    values = [v for k, v in scope.get("headers", []) if k.lower() == b"content-length"]
-    if not values:
-        return "absent"
-    try:
-        lengths = {int(v.decode("latin-1").strip()) for v in values}
-    except ValueError:
-        return None
-    return lengths.pop() if len(lengths) == 1 else None
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> dict[str, Any]:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
-
-
 # --------------------------------------------------------------------------- running
 def serve(bundle: ModelBundle, host: str = "127.0.0.1", port: int = 8000, *,
           max_items: int = DEFAULT_MAX_ITEMS, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-          log_level: str = "info") -> None:
-    """Run the service with uvicorn until interrupted."""
+          threads: int = 1, log_level: str = "info") -> None:
+    """Run the service with uvicorn until interrupted.
+
+    `threads` is torch's intra-op thread count. One is the default: requests are small and
+    batched, and on few cores more threads cost more in synchronisation than they gain.
+    (`multitag serve` also sets OMP_NUM_THREADS before torch loads; see cli/serve.py.)"""
+    import torch
     import uvicorn
 
     if not 0 <= port <= 65535:
         raise ConfigError(f"`--port` must be an integer in [0, 65535]; got {port}")
+    if threads < 1:
+        raise ConfigError(f"`--threads` must be a positive integer; got {threads}")
     app = create_app(bundle, max_items=max_items, max_body_bytes=max_body_bytes)
+    torch.set_num_threads(threads)
     uvicorn.run(app, host=host, port=port, log_level=log_level)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import typer
@@ -19,14 +21,25 @@ def serve(
     max_items: int = typer.Option(1000, "--max-items", help="Most items in one request."),
     max_body_bytes: int = typer.Option(8 * 1024 * 1024, "--max-body-bytes",
                                        help="Largest request body accepted (else 413)."),
+    threads: int = typer.Option(1, "--threads", help="torch intra-op threads (1 serves small "
+                                "requests fastest; more helps large batches on many cores)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Log warnings and errors only."),
 ) -> None:
     """Serve MODEL_DIR over HTTP: POST /predict, GET /labels, GET /health, docs at /docs."""
+    _limit_openmp(threads)
     from multitag.bundle import ModelBundle
 
     bundle = ModelBundle.load(model_dir)
     _server().serve(bundle, host, port, max_items=max_items, max_body_bytes=max_body_bytes,
-                    log_level="warning" if quiet else "info")
+                    threads=threads, log_level="warning" if quiet else "info")
+
+
+def _limit_openmp(threads: int) -> None:
+    """OpenMP sizes its thread pool once, when torch loads: set it before that, unless the user
+    did. Idle pool threads that spin cost a small server much of its CPU on a few cores
+    (benchmarks/serve.py: p99 latency about 5x lower with one thread than with two)."""
+    if threads >= 1 and "torch" not in sys.modules:
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
 
 
 def _server():
