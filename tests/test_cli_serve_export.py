@@ -22,12 +22,23 @@ def _run(*args: object) -> int:
     return int(done.value.code or 0)
 
 
-def test_serve_loads_the_model_once_and_binds_loopback(model_dir, monkeypatch) -> None:
+@pytest.fixture
+def no_server(monkeypatch) -> list[dict[str, Any]]:
+    """uvicorn.run records its arguments instead of serving; torch's thread count stays."""
+    import torch
+
     uvicorn = pytest.importorskip("uvicorn")
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append({"app": app, **kw}))
+    monkeypatch.setattr(torch, "set_num_threads",
+                        lambda n: calls.append({"threads": n}))
+    return calls
+
+
+def test_serve_loads_the_model_once_and_binds_loopback(model_dir, no_server) -> None:
     assert _run("serve", model_dir) == 0
-    (call,) = calls
+    threads, call = no_server
+    assert threads == {"threads": 1}
     assert call["host"] == "127.0.0.1" and call["port"] == 8000
     assert {"/predict", "/labels", "/health"} <= {r.path for r in call["app"].routes}
 
@@ -36,12 +47,11 @@ def test_serve_loads_the_model_once_and_binds_loopback(model_dir, monkeypatch) -
     (("serve", "{missing}"), "not a model directory"),
     (("serve", "{model}", "--port", "70000"), "--port"),
     (("serve", "{model}", "--max-items", "0"), "must be positive"),
+    (("serve", "{model}", "--threads", "0"), "--threads"),
     (("export", "{missing}", "--onnx", "{tmp}/m.onnx"), "not a model directory"),
 ])
-def test_bad_input_is_one_line_and_exit_2(model_dir, tmp_path, capsys, monkeypatch, args,
+def test_bad_input_is_one_line_and_exit_2(model_dir, tmp_path, capsys, no_server, args,
                                           message) -> None:
-    uvicorn = pytest.importorskip("uvicorn")
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: None)
     values = {"missing": tmp_path / "nothing", "model": model_dir, "tmp": tmp_path}
     assert _run(*(a.format(**values) for a in args)) == 2
     err = capsys.readouterr().err
