@@ -11,7 +11,6 @@ annotations at run time, and the request types are built per model inside `creat
 """
 
 import asyncio
-import copy
 import json
 from typing import Annotated, Any, Literal, Union
 
@@ -201,7 +200,6 @@ class _Predictor:
         self.bundle = bundle
         self.spec = spec
         self.labels = np.asarray(bundle.label_names, dtype=object)
-        self.network = copy.deepcopy(bundle.module).double().eval()
 
     def many(self, bodies: list[Any]) -> list[bytes | MultitagError]:
         """JSON answers (`PredictResponse`) to several requests from one call of the model;
@@ -241,21 +239,10 @@ class _Predictor:
         return body, items, rule
 
     def _proba(self, items: list[Any]) -> np.ndarray:
-        """`ModelBundle.predict_proba` (same preprocessing, same float64 arithmetic), with
-        the network's float64 copy made once instead of on every call."""
-        import scipy.sparse as sp
-        import torch
-
+        """`ModelBundle.predict_proba` of the items (its float64 weights are cached)."""
         if not items:
             return np.zeros((0, len(self.labels)))
-        X = self.bundle.transform(self._dataset(items))
-        if sp.issparse(X):
-            from multitag.models.inference import predict_scores
-
-            return predict_scores(self.bundle.module, X)
-        with torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float64))
-            return torch.sigmoid(self.network(x)).numpy()
+        return self.bundle.predict_proba(self._dataset(items))
 
     def _answer(self, proba: np.ndarray, rule: Any,
                 with_proba: bool) -> bytes | MultitagError:
