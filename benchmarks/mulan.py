@@ -168,8 +168,12 @@ def summary_table(store: dict[str, Any]) -> str:
         best_v, best_m = max(base)
         mlp = [r["micro_f1"] for r in models["mlp"]]
         diff = statistics.fmean(mlp) - best_v
-        left_out = [m for m in store[name].get("planned", []) if m not in models]
-        best = f"{best_v:.4f} ({best_m})" + (f" of {len(base)} run" if left_out else "")
+        skipped = list(store[name]["skipped"])
+        missing = [m for m in store[name].get("planned", []) if m not in models
+                   and m not in skipped]
+        best = f"{best_v:.4f} ({best_m})" + "".join(
+            f"; {what}: {', '.join(ms)}" for what, ms in (("skipped", skipped),
+                                                          ("not run", missing)) if ms)
         rows.append([name, fmt(mlp), best, f"{diff:+.4f}",
                      "yes" if diff > 0 else "no", fmt([r["fit_seconds"] for r in models["mlp"]], 2),
                      REFERENCES.get(name, "")])
