@@ -1,5 +1,5 @@
 """`python -m multitag` runs the command-line interface."""
 
-from multitag.cli import main
+from multitag.cli import entry_point
 
-main()
+entry_point()

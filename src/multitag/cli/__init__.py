@@ -6,6 +6,8 @@ Each command group lives in its own module with a `register(app)` function. Libr
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -42,8 +44,27 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def entry_point() -> None:
+    """The `multitag` console script: `main`, then a fast exit.
+
+    Once a command has finished and its output is flushed, Python's own shutdown only tears
+    down torch's and scikit-learn's modules (~0.6 s measured here); `os._exit` skips it.
+    Unexpected errors still propagate normally (traceback, exit code 1).
+    """
+    try:
+        main()
+    except SystemExit as done:
+        code = done.code
+        if isinstance(code, str):
+            print(code, file=sys.stderr)
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(code if isinstance(code, int) else (0 if code is None else 1))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console-script entry point: run the app and map errors to exit codes."""
+    """Run the app and map errors to exit codes (raises SystemExit, like any CLI main)."""
     try:
         app(args=list(argv) if argv is not None else None, standalone_mode=False)
     except MultitagError as err:
