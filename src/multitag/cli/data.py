@@ -12,15 +12,10 @@ import typer
 from multitag.cli.common import QUIET_OPTION
 from multitag.cli.reader_options import (
     DATA_ARGUMENT,
-    FORMAT_OPTION,
-    LABEL_COLUMNS_OPTION,
-    LABEL_PREFIX_OPTION,
-    LABELS_XML_OPTION,
-    TAG_SEP_OPTION,
-    TAGS_COLUMN_OPTION,
-    TEXT_COLUMN_OPTION,
-    reader_options,
+    READER,
+    with_reader_options,
 )
+from multitag.data.registry import ReaderOptions
 
 if TYPE_CHECKING:  # pragma: no cover
     from multitag.data.summary import DataSummary, SplitReport
@@ -34,15 +29,10 @@ def register(app: typer.Typer) -> None:
 
 
 @data_app.command("info")
+@with_reader_options
 def info(
     path: Path = DATA_ARGUMENT,
-    fmt: str = FORMAT_OPTION,
-    labels_xml: Path = LABELS_XML_OPTION,
-    label_columns: str = LABEL_COLUMNS_OPTION,
-    label_prefix: str = LABEL_PREFIX_OPTION,
-    tags_column: str = TAGS_COLUMN_OPTION,
-    tag_sep: str = TAG_SEP_OPTION,
-    text_column: str = TEXT_COLUMN_OPTION,
+    reader: ReaderOptions = READER,
     top: int = typer.Option(5, "--top", min=1, help="How many rarest / most frequent labels."),
     as_json: bool = JSON_OPTION,
     quiet: bool = QUIET_OPTION,
@@ -50,11 +40,8 @@ def info(
     """Samples, features (dense/sparse, density), labels, cardinality, label sets."""
     from multitag.data import load, summarize
 
-    options = reader_options(
-        fmt, labels_xml, label_columns, label_prefix, tags_column, tag_sep, text_column
-    )
     with _status(f"reading {path.name}", quiet or as_json):
-        summary = summarize(load(path, options), top=top)
+        summary = summarize(load(path, reader), top=top)
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
         return
@@ -62,6 +49,7 @@ def info(
 
 
 @data_app.command("split-report")
+@with_reader_options
 def split_report_command(
     path: Path = DATA_ARGUMENT,
     test: Path = typer.Option(
@@ -75,26 +63,17 @@ def split_report_command(
     method: str = typer.Option("stratified", "--method", help="stratified or random."),
     folds: int = typer.Option(0, "--folds", min=0, help="Report k-fold parts instead (k >= 2)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split."),
-    fmt: str = FORMAT_OPTION,
-    labels_xml: Path = LABELS_XML_OPTION,
-    label_columns: str = LABEL_COLUMNS_OPTION,
-    label_prefix: str = LABEL_PREFIX_OPTION,
-    tags_column: str = TAGS_COLUMN_OPTION,
-    tag_sep: str = TAG_SEP_OPTION,
-    text_column: str = TEXT_COLUMN_OPTION,
+    reader: ReaderOptions = READER,
     as_json: bool = JSON_OPTION,
     quiet: bool = QUIET_OPTION,
 ) -> None:
     """Per-label counts in each part of a split (train / validation / test, or k folds)."""
     from multitag.data.split_plan import SplitPlan, plan_split_report
 
-    options = reader_options(
-        fmt, labels_xml, label_columns, label_prefix, tags_column, tag_sep, text_column
-    )
     plan = SplitPlan(test_size=test_size, valid_size=valid_size, method=method,
                      folds=folds, seed=seed)
     with _status(f"reading and splitting {path.name}", quiet or as_json):
-        report = plan_split_report(path, options, plan, test_path=test)
+        report = plan_split_report(path, reader, plan, test_path=test)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
         return

@@ -10,12 +10,13 @@ import typer
 
 from multitag.cli import reader_options as ro
 from multitag.cli.common import METRICS_JSON_OPTION, QUIET_OPTION, write_json_atomic
+from multitag.data.registry import ReaderOptions
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
 
     from multitag.compare import CompareResult, CurveResult, Step
-    from multitag.data import Dataset, ReaderOptions
+    from multitag.data import Dataset
 
 SHORT = {"micro_f1": "micro-F1", "macro_f1": "macro-F1", "samples_f1": "samples-F1",
          "subset_accuracy": "subset acc", "hamming_loss": "Hamming", "roc_auc_macro": "AUC macro",
@@ -34,6 +35,7 @@ def register(app: typer.Typer) -> None:
     app.command("curve")(curve_command)
 
 
+@ro.with_reader_options
 def compare_command(
     train: Path = ro.DATA_ARGUMENT,
     test: Path = TEST_OPTION,
@@ -44,22 +46,14 @@ def compare_command(
     metrics_json: Path = METRICS_JSON_OPTION,
     seed: int = SEED_OPTION,
     quiet: bool = QUIET_OPTION,
-    fmt: str = ro.FORMAT_OPTION,
-    labels_xml: Path = ro.LABELS_XML_OPTION,
-    label_columns: str = ro.LABEL_COLUMNS_OPTION,
-    label_prefix: str = ro.LABEL_PREFIX_OPTION,
-    tags_column: str = ro.TAGS_COLUMN_OPTION,
-    tag_sep: str = ro.TAG_SEP_OPTION,
-    text_column: str = ro.TEXT_COLUMN_OPTION,
+    reader: ReaderOptions = ro.READER,
 ) -> None:
     """Train the network and the baselines on TRAIN, score all on --test, best marked."""
     from multitag.compare import compare, parse_models
 
     names = parse_models(models)
     shown = _table_columns(columns)
-    options = ro.reader_options(fmt, labels_xml, label_columns, label_prefix, tags_column,
-                                tag_sep, text_column)
-    train_data, test_data = _load_pair(train, test, options)
+    train_data, test_data = _load_pair(train, test, reader)
     with _progress(quiet, len(names)) as progress:
         result = compare(train_data, test_data, names, seed=seed, progress=progress)
     if metrics_json is not None:
@@ -67,6 +61,7 @@ def compare_command(
     render_compare(result, shown, _console())
 
 
+@ro.with_reader_options
 def curve_command(
     train: Path = ro.DATA_ARGUMENT,
     test: Path = TEST_OPTION,
@@ -78,22 +73,14 @@ def curve_command(
                                   help="Shares of the training data, comma-separated."),
     seed: int = SEED_OPTION,
     quiet: bool = QUIET_OPTION,
-    fmt: str = ro.FORMAT_OPTION,
-    labels_xml: Path = ro.LABELS_XML_OPTION,
-    label_columns: str = ro.LABEL_COLUMNS_OPTION,
-    label_prefix: str = ro.LABEL_PREFIX_OPTION,
-    tags_column: str = ro.TAGS_COLUMN_OPTION,
-    tag_sep: str = ro.TAG_SEP_OPTION,
-    text_column: str = ro.TEXT_COLUMN_OPTION,
+    reader: ReaderOptions = ro.READER,
 ) -> None:
     """Learning curves (training share vs train and test score): high bias or high variance?"""
     from multitag.compare import curve_metric, diagnose, learning_curve, parse_models, plot_curve
 
     names, metric = parse_models(models), curve_metric(metric)
     shares = _parse_fractions(fractions)
-    options = ro.reader_options(fmt, labels_xml, label_columns, label_prefix, tags_column,
-                                tag_sep, text_column)
-    train_data, test_data = _load_pair(train, test, options)
+    train_data, test_data = _load_pair(train, test, reader)
     with _progress(quiet, len(names) * len(shares)) as progress:
         curve = learning_curve(train_data, test_data, names, shares, metric, seed=seed,
                                progress=progress)

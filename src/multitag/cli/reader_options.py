@@ -1,17 +1,20 @@
-"""The reader options every data-reading command shares, and their conversion to ReaderOptions.
+"""The reader options every data-reading command shares, declared once.
 
-Use in a command:
+Use in a command: the decorator adds `--format --labels-xml --label-columns --label-prefix
+--tags-column --tag-sep --text-column` and passes them as one `reader: ReaderOptions`:
 
-    def train(path: Path = DATA_ARGUMENT, fmt: str = FORMAT_OPTION, ...,
-              text_column: str = TEXT_COLUMN_OPTION) -> None:
-        options = reader_options(fmt, labels_xml, label_columns, label_prefix,
-                                 tags_column, tag_sep, text_column)
-        data = multitag.data.load(path, options)
+    @with_reader_options
+    def train(path: Path = DATA_ARGUMENT, ..., reader: ReaderOptions = READER) -> None:
+        data = multitag.data.load(path, reader)
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -54,3 +57,34 @@ def reader_options(
         format=fmt, labels_xml=labels_xml, label_columns=columns, label_prefix=label_prefix,
         tags_column=tags_column, tag_sep=tag_sep, text_column=text_column,
     )
+
+
+READER: Any = None  # placeholder default of a command's `reader` parameter
+
+_READER_PARAMETERS = [
+    inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=option,
+                      annotation=kind)
+    for name, option, kind in (
+        ("fmt", FORMAT_OPTION, str), ("labels_xml", LABELS_XML_OPTION, Path),
+        ("label_columns", LABEL_COLUMNS_OPTION, str), ("label_prefix", LABEL_PREFIX_OPTION, str),
+        ("tags_column", TAGS_COLUMN_OPTION, str), ("tag_sep", TAG_SEP_OPTION, str),
+        ("text_column", TEXT_COLUMN_OPTION, str),
+    )
+]
+
+
+def with_reader_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give `command` the seven reader options; it receives them as `reader: ReaderOptions`."""
+    own = inspect.signature(command, eval_str=True)
+    kept = [p for p in own.parameters.values() if p.name != "reader"]
+    signature = own.replace(parameters=[*kept, *_READER_PARAMETERS])
+    names = [p.name for p in _READER_PARAMETERS]
+
+    @functools.wraps(command)
+    def wrapper(**values: Any) -> Any:
+        reader = reader_options(**{name: values.pop(name) for name in names})
+        return command(**values, reader=reader)
+
+    wrapper.__signature__ = signature  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
+    return wrapper

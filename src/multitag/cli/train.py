@@ -8,6 +8,7 @@ import typer
 
 from multitag.cli import reader_options as ro
 from multitag.cli.common import METRICS_JSON_OPTION, QUIET_OPTION, parse_int_list, write_json_atomic
+from multitag.data.registry import ReaderOptions
 
 
 def register(app: typer.Typer) -> None:
@@ -16,6 +17,7 @@ def register(app: typer.Typer) -> None:
     app.command("predict")(predict)
 
 
+@ro.with_reader_options
 def train(
     path: Path = ro.DATA_ARGUMENT,
     test: Path = typer.Option(None, "--test", help="Held-out test file: its metrics are "
@@ -36,10 +38,7 @@ def train(
     seed: int = typer.Option(0, help="Seed of splits, weights and shuffling."),
     metrics_json: Path = METRICS_JSON_OPTION,
     quiet: bool = QUIET_OPTION,
-    fmt: str = ro.FORMAT_OPTION, labels_xml: Path = ro.LABELS_XML_OPTION,
-    label_columns: str = ro.LABEL_COLUMNS_OPTION, label_prefix: str = ro.LABEL_PREFIX_OPTION,
-    tags_column: str = ro.TAGS_COLUMN_OPTION, tag_sep: str = ro.TAG_SEP_OPTION,
-    text_column: str = ro.TEXT_COLUMN_OPTION,
+    reader: ReaderOptions = ro.READER,
 ) -> None:
     """Train a network on TRAIN and save it as a model directory."""
     from multitag.data import load
@@ -49,8 +48,6 @@ def train(
         model=model, hidden=parse_int_list(hidden, "--hidden"), epochs=epochs,
         batch_size=batch_size, learning_rate=learning_rate, dropout=dropout,
         validation_split=validation_split, decision=decision, objective=objective, seed=seed)
-    reader = ro.reader_options(fmt, labels_xml, label_columns, label_prefix, tags_column,
-                               tag_sep, text_column)
     train_data = load(path, reader)
     test_data = load(test, reader) if test is not None else None
     callbacks = [] if quiet else [_progress()]
@@ -70,14 +67,12 @@ def train(
                f"{outcome.threads} thread(s))", err=quiet is False)
 
 
+@ro.with_reader_options
 def evaluate(
     model_dir: Path = typer.Argument(..., help="Model directory written by `multitag train`."),
     path: Path = ro.DATA_ARGUMENT,
     metrics_json: Path = METRICS_JSON_OPTION,
-    fmt: str = ro.FORMAT_OPTION, labels_xml: Path = ro.LABELS_XML_OPTION,
-    label_columns: str = ro.LABEL_COLUMNS_OPTION, label_prefix: str = ro.LABEL_PREFIX_OPTION,
-    tags_column: str = ro.TAGS_COLUMN_OPTION, tag_sep: str = ro.TAG_SEP_OPTION,
-    text_column: str = ro.TEXT_COLUMN_OPTION,
+    reader: ReaderOptions = ro.READER,
 ) -> None:
     """Every metric of a saved model on labelled DATA, with a per-label table."""
     from multitag.bundle import ModelBundle
@@ -85,14 +80,14 @@ def evaluate(
     from multitag.workflow import evaluate_model
 
     bundle = ModelBundle.load(model_dir)
-    data = load(path, ro.reader_options(fmt, labels_xml, label_columns, label_prefix,
-                                        tags_column, tag_sep, text_column))
+    data = load(path, reader)
     evaluation = evaluate_model(bundle, data)
     if metrics_json is not None:
         write_json_atomic(metrics_json, evaluation.metrics_json())
     _render_metrics(evaluation.report, f"{path.name}: {data.n_samples:,} rows", per_label=True)
 
 
+@ro.with_reader_options
 def predict(
     model_dir: Path = typer.Argument(..., help="Model directory written by `multitag train`."),
     path: Path = ro.DATA_ARGUMENT,
@@ -101,10 +96,7 @@ def predict(
     top_k: int = typer.Option(None, "--top-k", help="Predict the K most probable labels."),
     threshold: float = typer.Option(None, "--threshold", help="One threshold for all labels."),
     proba: bool = typer.Option(False, "--proba", help="Also write every label's probability."),
-    fmt: str = ro.FORMAT_OPTION, labels_xml: Path = ro.LABELS_XML_OPTION,
-    label_columns: str = ro.LABEL_COLUMNS_OPTION, label_prefix: str = ro.LABEL_PREFIX_OPTION,
-    tags_column: str = ro.TAGS_COLUMN_OPTION, tag_sep: str = ro.TAG_SEP_OPTION,
-    text_column: str = ro.TEXT_COLUMN_OPTION,
+    reader: ReaderOptions = ro.READER,
 ) -> None:
     """Predict label sets for the rows of INPUT with a saved model."""
     from multitag.bundle import ModelBundle
@@ -113,8 +105,7 @@ def predict(
 
     bundle = ModelBundle.load(model_dir)
     rule = override_rule(bundle.decision_rule, top_k=top_k, threshold=threshold)
-    data = load(path, ro.reader_options(fmt, labels_xml, label_columns, label_prefix,
-                                        tags_column, tag_sep, text_column))
+    data = load(path, reader)
     probabilities = bundle.predict_proba(data)
     write_predictions(output, bundle.label_names, probabilities, rule.predict(probabilities),
                       with_proba=proba)
