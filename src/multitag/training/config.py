@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from multitag.exceptions import ConfigError
+from multitag.training.losses import LossSpec
 
 OPTIMIZERS = ("adam", "adamw")
 LR_SCHEDULES = ("constant", "cosine", "plateau")
@@ -13,7 +14,7 @@ LR_SCHEDULES = ("constant", "cosine", "plateau")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How to train: epochs, batches, optimizer, early stopping, seed and threads."""
+    """How to train: epochs, batches, optimizer, early stopping, seed, threads and the loss."""
 
     epochs: int = 50
     batch_size: int = 250
@@ -26,6 +27,7 @@ class TrainConfig:
     shuffle: bool = True
     seed: int = 0
     threads: int | None = None
+    loss: LossSpec = field(default_factory=LossSpec)
 
     def __post_init__(self) -> None:
         _positive_int("epochs", self.epochs)
@@ -54,6 +56,12 @@ class TrainConfig:
         unknown = sorted(set(values) - valid)
         if unknown:
             raise ConfigError(f"unknown training option(s) {unknown}; valid: {sorted(valid)}")
+        values = dict(values)
+        if isinstance(values.get("loss"), dict):
+            loss = dict(values["loss"])
+            if isinstance(loss.get("pos_weight"), list):
+                loss["pos_weight"] = tuple(loss["pos_weight"])
+            values["loss"] = LossSpec(**loss)
         return cls(**values)
 
 

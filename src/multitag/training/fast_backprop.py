@@ -1,4 +1,4 @@
-"""Hand-written backward pass for plain ReLU MLPs with mean binary cross-entropy on logits.
+"""Hand-written backward pass for plain ReLU MLPs under any loss of `training.losses`.
 
 Small networks spend almost all their time in per-operation overhead, not arithmetic; autograd's
 graph bookkeeping roughly doubles the op count. This computes exactly the gradients autograd
@@ -9,9 +9,9 @@ parameter's `.grad`, so any torch optimizer can step as usual.
 from __future__ import annotations
 
 import torch
-from torch.nn import functional
 
 from multitag.models.mlp import MLP
+from multitag.training.losses import BCELoss, Loss
 
 _relu_backward = torch.ops.aten.threshold_backward
 
@@ -24,7 +24,8 @@ def supports(module: torch.nn.Module, dense_input: bool) -> bool:
 class FastBackprop:
     """Forward + backward of an `MLP` without autograd; gradients land in `param.grad`."""
 
-    def __init__(self, module: MLP) -> None:
+    def __init__(self, module: MLP, loss: Loss | None = None) -> None:
+        self.loss = loss or BCELoss(None)
         linears = module.linears
         self.weights = [layer.weight.detach() for layer in linears]
         self.biases = [layer.bias.detach() for layer in linears]
@@ -49,8 +50,7 @@ class FastBackprop:
         logits = torch.addmm(self.biases[last], x, self.weights[last].t())
         if self.skip is not None:
             logits.addmm_(activations[0], self.skip.t())
-        loss = functional.binary_cross_entropy_with_logits(logits, y)
-        grad = torch.sigmoid(logits).sub_(y).div_(logits.numel())
+        loss, grad = self.loss.value_and_grad(logits, y)
         if self.skip is not None:
             torch.mm(grad.t(), activations[0], out=self.skip_grad)
         for k in range(last, -1, -1):

@@ -19,11 +19,11 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import nn
-from torch.nn import functional
 
 from multitag.exceptions import TrainingError
 from multitag.training import fast_backprop
 from multitag.training.config import TrainConfig
+from multitag.training.losses import Loss
 from multitag.training.optim import FusedAdam
 
 # Below this many multiply-adds per batch, extra threads cost more than they save.
@@ -53,10 +53,11 @@ class TrainResult:
     threads: int = 1
     stopped_early: bool = False
     fast_path: bool = False
+    pos_weight: list[float] | None = None
 
 
 class Trainer:
-    """Trains a torch module that maps features to logits, with mean BCE on logits."""
+    """Trains a torch module that maps features to logits with a per-label loss (BCE default)."""
 
     def __init__(self, config: TrainConfig, callbacks: Sequence[Callback] = ()) -> None:
         self.config = config
@@ -80,19 +81,21 @@ class Trainer:
         generator = torch.Generator().manual_seed(cfg.seed)
         train = _TensorData(X, Y)
         valid = _TensorData(X_valid, Y_valid) if X_valid is not None else None
-        fast = fast_backprop.FastBackprop(module) if fast_backprop.supports(
+        loss = cfg.loss.build(train.Y)
+        fast = fast_backprop.FastBackprop(module, loss) if fast_backprop.supports(
             module, train.dense_batches) else None
         optimizer = make_optimizer(module, cfg)
-        result = TrainResult(threads=threads, fast_path=fast is not None)
+        result = TrainResult(threads=threads, fast_path=fast is not None,
+                             pos_weight=_as_list(getattr(loss, "pos_weight", None)))
         best_loss, best_state, waited = math.inf, None, 0
         for callback in self.callbacks:
             callback.on_train_begin(self, cfg.epochs)
         for epoch in range(1, cfg.epochs + 1):
             module.train()
-            train_loss = self.train_epoch(module, optimizer, train, generator, fast, epoch)
+            train_loss = self.train_epoch(module, optimizer, train, generator, fast, epoch, loss)
             record = {"epoch": epoch, "train_loss": train_loss}
             if valid is not None:
-                record["valid_loss"] = self.validation_loss(module, valid)
+                record["valid_loss"] = self.validation_loss(module, valid, loss)
             record["seconds"] = time.perf_counter() - started
             result.history.append(record)
             record["learning_rate"] = optimizer.lr
@@ -118,11 +121,11 @@ class Trainer:
             callback.on_train_end(self, result)
         return result
 
-    def train_epoch(self, module, optimizer, data, generator, fast, epoch) -> float:
+    def train_epoch(self, module, optimizer, data, generator, fast, epoch, loss) -> float:
         """One pass over the shuffled training data; returns the mean batch loss."""
         losses = []
         for x, y in data.batches(self.config.batch_size, generator, self.config.shuffle):
-            losses.append(self.train_step(module, optimizer, x, y, fast))
+            losses.append(self.train_step(module, optimizer, x, y, fast, loss))
         batch_losses = torch.stack(losses)
         if not torch.isfinite(batch_losses).all():
             bad = int(torch.nonzero(~torch.isfinite(batch_losses))[0, 0]) + 1
@@ -134,28 +137,26 @@ class Trainer:
         return float(batch_losses.mean())
 
     @staticmethod
-    def train_step(module, optimizer, x, y, fast) -> torch.Tensor:
+    def train_step(module, optimizer, x, y, fast, loss: Loss) -> torch.Tensor:
         """Gradients for one batch, then one optimizer step; returns the batch loss."""
         if fast is not None:
-            loss = fast(x, y)
+            value = fast(x, y)
         else:
             optimizer.zero_grad()
-            loss = functional.binary_cross_entropy_with_logits(module(x), y)
-            loss.backward()
-            loss = loss.detach()
+            value = loss(module(x), y)
+            value.backward()
+            value = value.detach()
         optimizer.step()
-        return loss
+        return value
 
     @staticmethod
-    def validation_loss(module: nn.Module, data: _TensorData) -> float:
-        """Mean BCE over the whole validation set, in evaluation mode."""
+    def validation_loss(module: nn.Module, data: _TensorData, loss: Loss) -> float:
+        """Mean training loss over the whole validation set, in evaluation mode."""
         module.eval()
         total = 0.0
         with torch.inference_mode():
             for x, y in data.batches(8192, None, shuffle=False):
-                logits = module(x)
-                total += float(functional.binary_cross_entropy_with_logits(
-                    logits, y, reduction="sum"))
+                total += loss.total(module(x), y)
         module.train()
         return total / max(data.n_rows * data.n_labels, 1)
 
@@ -227,6 +228,10 @@ def csr_to_torch(matrix: sp.csr_matrix, dtype: torch.dtype = torch.float32) -> t
             torch.from_numpy(matrix.data).to(dtype),
             size=matrix.shape, check_invariants=False,
         )
+
+
+def _as_list(values: torch.Tensor | None) -> list[float] | None:
+    return None if values is None else [float(v) for v in values]
 
 
 def _dense_tensor(values: Any) -> torch.Tensor:

@@ -1,0 +1,174 @@
+"""Per-label losses on logits: binary cross-entropy (optionally with `pos_weight`), focal loss
+(Lin et al. 2017) and asymmetric loss (Ridnik et al. 2021, "Asymmetric Loss For Multi-Label
+Classification").
+
+Every loss is the mean over all (row, label) cells, like `binary_cross_entropy_with_logits`,
+and offers `value_and_grad(logits, y)`: the batch loss and d(loss)/d(logits), used by the
+hand-written backward pass (`fast_backprop`). BCE has its gradient in closed form; the others
+differentiate the loss of a detached leaf with autograd (one small graph per batch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional
+
+from multitag.exceptions import ConfigError
+
+LOSSES = ("bce", "focal", "asymmetric")
+# "auto" pos_weight: negatives/positives per label, clipped to this range. The ceiling keeps a
+# label seen a handful of times from dominating the gradient (and the calibration) of the rest.
+AUTO_POS_WEIGHT_RANGE = (1.0, 10.0)
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """Which loss and its parameters, as stored in the training configuration."""
+
+    name: str = "bce"
+    pos_weight: str | tuple[float, ...] | None = None
+    focal_gamma: float = 2.0
+    gamma_neg: float = 4.0
+    gamma_pos: float = 0.0
+    clip: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.name not in LOSSES:
+            raise ConfigError(f"`loss` must be one of {', '.join(LOSSES)}; got {self.name!r}")
+        if isinstance(self.pos_weight, str) and self.pos_weight != "auto":
+            raise ConfigError("`pos_weight` must be 'auto', a list of positive numbers (one per "
+                              f"label) or absent; got {self.pos_weight!r}")
+        if self.pos_weight is not None and self.name != "bce":
+            raise ConfigError(f"`pos_weight` applies to the bce loss, not {self.name!r}")
+        if not isinstance(self.pos_weight, (str, type(None))) and not all(
+                _positive(w) for w in self.pos_weight):
+            raise ConfigError(f"`pos_weight` values must be positive numbers; got "
+                              f"{list(self.pos_weight)[:10]}")
+        for field in ("focal_gamma", "gamma_neg", "gamma_pos"):
+            if not getattr(self, field) >= 0:
+                raise ConfigError(f"`{field}` must be >= 0; got {getattr(self, field)!r}")
+        if not 0.0 <= self.clip < 1.0:
+            raise ConfigError(f"`clip` must be in [0, 1); got {self.clip!r}")
+
+    def build(self, Y_train: np.ndarray | torch.Tensor) -> Loss:
+        """The loss for training labels `Y_train` (which `pos_weight='auto'` counts)."""
+        if self.name == "focal":
+            return FocalLoss(self.focal_gamma)
+        if self.name == "asymmetric":
+            return AsymmetricLoss(self.gamma_neg, self.gamma_pos, self.clip)
+        n_labels = Y_train.shape[1]
+        if self.pos_weight is None:
+            return BCELoss(None)
+        if self.pos_weight == "auto":
+            return BCELoss(torch.from_numpy(auto_pos_weight(np.asarray(Y_train))))
+        if len(self.pos_weight) != n_labels:
+            raise ConfigError(f"`pos_weight` has {len(self.pos_weight)} values for "
+                              f"{n_labels} labels")
+        return BCELoss(torch.tensor(self.pos_weight, dtype=torch.float32))
+
+
+def auto_pos_weight(Y: np.ndarray) -> np.ndarray:
+    """negatives / positives per label, clipped to `AUTO_POS_WEIGHT_RANGE` (labels never seen
+    positive get the ceiling)."""
+    positives = np.asarray(Y.sum(axis=0), dtype=np.float64).ravel()
+    negatives = Y.shape[0] - positives
+    ratio = np.divide(negatives, positives, out=np.full_like(positives, np.inf),
+                      where=positives > 0)
+    return np.clip(ratio, *AUTO_POS_WEIGHT_RANGE).astype(np.float32)
+
+
+class Loss:
+    """Mean loss over every cell of a (batch, n_labels) block of logits."""
+
+    def __call__(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.elementwise(logits, y).mean()
+
+    def total(self, logits: torch.Tensor, y: torch.Tensor) -> float:
+        """Sum over the cells (validation accumulates this over batches)."""
+        return float(self.elementwise(logits, y).sum())
+
+    def elementwise(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def value_and_grad(self, logits: torch.Tensor, y: torch.Tensor
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean loss, d mean loss / d logits) by autograd on a detached copy of `logits`."""
+        with torch.enable_grad():
+            leaf = logits.detach().requires_grad_(True)
+            loss = self(leaf, y)
+            (grad,) = torch.autograd.grad(loss, leaf)
+        return loss.detach(), grad
+
+
+class BCELoss(Loss):
+    """Binary cross-entropy on logits; `pos_weight[j]` multiplies label j's positive term."""
+
+    def __init__(self, pos_weight: torch.Tensor | None) -> None:
+        self.pos_weight = pos_weight
+
+    def elementwise(self, logits, y):
+        return functional.binary_cross_entropy_with_logits(
+            logits, y, pos_weight=self.pos_weight, reduction="none")
+
+    def __call__(self, logits, y):
+        return functional.binary_cross_entropy_with_logits(logits, y,
+                                                           pos_weight=self.pos_weight)
+
+    def value_and_grad(self, logits, y):
+        loss = self(logits, y)
+        grad = torch.sigmoid(logits)
+        if self.pos_weight is None:
+            grad.sub_(y)
+        else:  # d/dx of -[w*y*log s + (1-y)*log(1-s)] = s*(1 + (w-1)*y) - w*y
+            weighted_y = y * self.pos_weight
+            grad.mul_(weighted_y - y + 1).sub_(weighted_y)
+        return loss, grad.div_(logits.numel())
+
+
+class FocalLoss(Loss):
+    """Focal loss: BCE scaled by (1 - p_t)^gamma, so confident cells count less."""
+
+    def __init__(self, gamma: float) -> None:
+        self.gamma = float(gamma)
+
+    def elementwise(self, logits, y):
+        bce = functional.binary_cross_entropy_with_logits(logits, y, reduction="none")
+        p = torch.sigmoid(logits)
+        p_true = p * y + (1 - p) * (1 - y)
+        return (1 - p_true).pow(self.gamma) * bce
+
+
+class AsymmetricLoss(Loss):
+    """ASL: positives weighted by (1-p)^gamma_pos, negatives by p_m^gamma_neg with the shifted
+    probability p_m = max(p - clip, 0), which also discards very easy negatives entirely."""
+
+    def __init__(self, gamma_neg: float, gamma_pos: float, clip: float) -> None:
+        self.gamma_neg, self.gamma_pos, self.clip = float(gamma_neg), float(gamma_pos), clip
+
+    def elementwise(self, logits, y):
+        p = torch.sigmoid(logits)
+        positive = -functional.logsigmoid(logits)
+        if self.gamma_pos:
+            positive = positive * (1 - p).pow(self.gamma_pos)
+        shifted = (p - self.clip).clamp(min=0) if self.clip else p
+        negative = -torch.log((1 - shifted).clamp(min=1e-8))
+        if self.gamma_neg:
+            negative = negative * shifted.pow(self.gamma_neg)
+        return y * positive + (1 - y) * negative
+
+
+def loss_spec_from(name: str = "bce", pos_weight: str | Sequence[float] | None = None,
+                   **params: float) -> LossSpec:
+    """A `LossSpec` from user-facing values (a list of weights becomes a tuple)."""
+    weights = pos_weight if pos_weight is None or isinstance(pos_weight, str) \
+        else tuple(float(w) for w in pos_weight)
+    return LossSpec(name=name, pos_weight=weights, **params)
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 \
+        and np.isfinite(value)
