@@ -65,7 +65,7 @@ def _edit_json(directory: Path, **changes: object) -> None:
 
 
 @pytest.mark.parametrize(("changes", "message"), [
-    ({"format_version": 99}, "format version 99 .* reads format version 1"),
+    ({"format_version": 99}, "format version 99 .* reads format versions 1, 2"),
     ({"label_names": None}, "missing key 'label_names'"),
     ({"architecture": "mlp"}, "'architecture' must be a dict; got str"),
     ({"architecture": {"n_features": 8, "n_labels": 4, "hidden": [32]}},

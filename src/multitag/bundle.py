@@ -20,7 +20,9 @@ from multitag.data.dataset import Dataset
 from multitag.exceptions import DataFormatError, ModelFileError
 
 FORMAT_NAME = "multitag-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Versions this multitag reads: 1 = one network; 2 adds ensembles ("members" in architecture).
+READABLE_VERSIONS = (1, 2)
 MODEL_JSON = "model.json"
 WEIGHTS = "weights.safetensors"
 _NETWORK_PREFIX = "network."
@@ -96,8 +98,7 @@ class ModelBundle:
 
     def _to_files(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         state, arrays = self.preprocessor.to_state()
-        tensors = {_NETWORK_PREFIX + k: v.detach().cpu().numpy()
-                   for k, v in self.module.state_dict().items()}
+        tensors = _network_tensors(self.module)
         tensors.update({_PREPROCESSOR_PREFIX + k: np.ascontiguousarray(v)
                         for k, v in arrays.items()})
         description = {
@@ -165,11 +166,12 @@ def _read_description(directory: Path) -> dict[str, Any]:
     if description["format"] != FORMAT_NAME:
         raise ModelFileError(f"{path}: format is {description['format']!r}; expected "
                              f"{FORMAT_NAME!r}")
-    if description["format_version"] != FORMAT_VERSION:
+    if description["format_version"] not in READABLE_VERSIONS:
         raise ModelFileError(
             f"{path}: written in model format version {description['format_version']} (by "
             f"multitag {description['multitag_version']}); this multitag "
-            f"({__version__}) reads format version {FORMAT_VERSION}")
+            f"({__version__}) reads format versions "
+            f"{', '.join(str(v) for v in READABLE_VERSIONS)}")
     return description
 
 
@@ -187,11 +189,52 @@ def _read_tensors(path: Path) -> dict[str, np.ndarray]:
 
 def _build_network(directory: Path, description: dict[str, Any],
                    tensors: dict[str, np.ndarray]) -> Any:
+    """The network (or the ensemble of `architecture.members` networks) with its weights."""
+    from multitag.models.ensemble import Ensemble
+
+    arch = description["architecture"]
+    members = arch.get("members", 1)
+    if isinstance(members, bool) or not isinstance(members, int) or members < 1:
+        raise ModelFileError(f"{directory / MODEL_JSON}: architecture.members must be a "
+                             f"positive integer; got {members!r}")
+    found = {k[len(_NETWORK_PREFIX):]: v for k, v in tensors.items()
+             if k.startswith(_NETWORK_PREFIX)}
+    if members == 1:
+        module = _build_mlp(directory, arch, found)
+    else:
+        module = Ensemble([_build_mlp(directory, arch, _member_tensors(found, i))
+                           for i in range(members)])
+        extra = sorted(k for k in found if not k.split(".", 1)[0].isdigit()
+                       or int(k.split(".", 1)[0]) >= members)
+        if extra:
+            raise ModelFileError(f"{directory / WEIGHTS}: unexpected tensors {extra[:5]}")
+    if len(description["label_names"]) != module.output.out_features:
+        raise ModelFileError(f"{directory / MODEL_JSON}: {len(description['label_names'])} "
+                             f"label names for {module.output.out_features} outputs")
+    return module.eval()
+
+
+def _member_tensors(found: dict[str, np.ndarray], index: int) -> dict[str, np.ndarray]:
+    prefix = f"{index}."
+    return {k[len(prefix):]: v for k, v in found.items() if k.startswith(prefix)}
+
+
+def _network_tensors(module: Any) -> dict[str, np.ndarray]:
+    """`network.<name>` for one network; `network.<i>.<name>` for member i of an ensemble."""
+    from multitag.models.ensemble import Ensemble
+
+    if isinstance(module, Ensemble):
+        return {f"{_NETWORK_PREFIX}{i}.{k}": v.detach().cpu().numpy()
+                for i, member in enumerate(module.members)
+                for k, v in member.state_dict().items()}
+    return {_NETWORK_PREFIX + k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+
+
+def _build_mlp(directory: Path, arch: dict[str, Any], found: dict[str, np.ndarray]) -> Any:
     import torch
 
     from multitag.models.mlp import MLP
 
-    arch = description["architecture"]
     where = directory / MODEL_JSON
     try:
         module = MLP(int(arch["n_features"]), int(arch["n_labels"]),
@@ -201,8 +244,6 @@ def _build_network(directory: Path, description: dict[str, Any],
         raise ModelFileError(f"{where}: architecture must give n_features, n_labels and "
                              f"hidden as integers ({err})") from err
     expected = module.state_dict()
-    found = {k[len(_NETWORK_PREFIX):]: v for k, v in tensors.items()
-             if k.startswith(_NETWORK_PREFIX)}
     for name, tensor in expected.items():
         if name not in found:
             raise ModelFileError(f"{directory / WEIGHTS}: tensor {name!r} is missing")
@@ -215,10 +256,7 @@ def _build_network(directory: Path, description: dict[str, Any],
         raise ModelFileError(f"{directory / WEIGHTS}: unexpected tensors {extra}")
     module.load_state_dict({k: torch.from_numpy(np.array(v, dtype=np.float32))
                             for k, v in found.items()})
-    if len(description["label_names"]) != module.output.out_features:
-        raise ModelFileError(f"{where}: {len(description['label_names'])} label names for "
-                             f"{module.output.out_features} outputs")
-    return module.eval()
+    return module
 
 
 def _jsonable(value: Any) -> Any:

@@ -71,7 +71,7 @@ class _ExportedNetwork(nn.Module):
             numeric = self._numeric(x[:, :self.n_numeric])
             x = numeric if x.shape[1] == self.n_numeric else torch.cat(
                 [numeric, x[:, self.n_numeric:]], dim=1)
-        return torch.sigmoid(self.network(x))
+        return self.network.probabilities(x)
 
     def _numeric(self, x: torch.Tensor) -> torch.Tensor:
         if "fill" in self.steps:

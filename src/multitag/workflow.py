@@ -35,6 +35,9 @@ class TrainOptions:
     early_stopping_patience: int | None = 10
     decision: str = "global"
     objective: str = "micro_f1"
+    loss: str = "bce"
+    pos_weight: str | tuple[float, ...] | None = None
+    ensemble: int = 1
     seed: int = 0
     threads: int | None = None
 
@@ -49,8 +52,10 @@ class TrainOptions:
         """Every value checked before any data is read or any training starts."""
         from multitag.decision import check_objective, make_rule
         from multitag.training.config import TrainConfig
+        from multitag.training.losses import loss_spec_from
 
         check_objective(self.objective)
+        loss_spec_from(self.loss, self.pos_weight)
         make_rule(self.decision, **({"objective": self.objective}
                                     if self.decision in ("global", "per_label") else {}))
         TrainConfig(epochs=self.epochs, batch_size=self.batch_size,
@@ -97,7 +102,7 @@ def train_model(train: Dataset, options: TrainOptions,
     estimator.fit(X, train.Y_dense())
     architecture = {"type": "mlp", "n_features": int(X.shape[1]), "n_labels": train.n_labels,
                     "hidden": list(options.hidden), "dropout": options.dropout,
-                    "linear_skip": options.linear_skip}
+                    "linear_skip": options.linear_skip, "members": options.ensemble}
     bundle = ModelBundle(
         preprocessor=preprocessor, module=estimator.module_,
         decision_rule=estimator.decision_rule_, label_names=list(train.label_names),

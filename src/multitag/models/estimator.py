@@ -28,7 +28,8 @@ VALIDATION_STRATEGIES = ("stratified", "random", "tail")
 
 
 class MultiLabelMLP(ClassifierMixin, BaseEstimator):
-    """Dense/ReLU network with one sigmoid output per label, trained with BCE and Adam.
+    """Dense/ReLU network with one sigmoid output per label, trained with BCE (or focal /
+    asymmetric loss; `pos_weight="auto"` up-weights rare labels' positives) and Adam.
 
     Parameters are stored as given; every check happens in `fit`. Fitted attributes end in `_`.
     """
@@ -41,6 +42,9 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
         validation_strategy: str = "stratified",
         early_stopping_patience: int | None = 10, standardize: bool = True,
         threshold: float = 0.5, decision: str = "fixed", objective: str = "micro_f1",
+        loss: str = "bce", pos_weight: str | Sequence[float] | None = None,
+        loss_options: dict[str, float] | None = None,
+        ensemble: int = 1, ensemble_folds: bool = True, n_jobs: int | None = None,
         label_names: Sequence[str] | None = None,
         random_state: int | None = None, threads: int | None = None,
         callbacks: Sequence[Any] = (),
@@ -61,6 +65,12 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
         self.threshold = threshold
         self.decision = decision
         self.objective = objective
+        self.loss = loss
+        self.pos_weight = pos_weight
+        self.loss_options = loss_options
+        self.ensemble = ensemble
+        self.ensemble_folds = ensemble_folds
+        self.n_jobs = n_jobs
         self.label_names = label_names
         self.random_state = random_state
         self.threads = threads
@@ -69,11 +79,9 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
     # -- fitting ---------------------------------------------------------------------------
     def fit(self, X: Any, y: Any) -> MultiLabelMLP:
         """Train on features `X` (array or CSR) and targets `y` (0/1 matrix or 1-D classes)."""
-        import torch
+        import time
 
-        from multitag.models.mlp import MLP
-        from multitag.training.config import TrainConfig
-        from multitag.training.trainer import Trainer
+        from multitag.models.ensemble import Ensemble, out_of_fold_proba, train_members
 
         self._check_params()
         X, y = validate_data(self, X, y, accept_sparse="csr", multi_output=True,
@@ -82,27 +90,71 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
         seed = self._seed()
         self.scaler_ = self._fit_scaler(X)
         X = self._scale(X)
-        train_rows, valid_rows = self._validation_rows(Y, seed)
+        started = time.perf_counter()
+        splits = self._member_splits(Y, seed)
+        fits = train_members(len(splits), lambda i: self._fit_member(X, Y, *splits[i], seed + i),
+                             self._n_jobs(len(splits)))
+        networks = [fit.network for fit in fits]
+        self.module_ = networks[0] if len(networks) == 1 else Ensemble(networks)
+        self.member_results_ = [fit.result for fit in fits]
+        self.train_result_ = _combined_result(self.member_results_,
+                                              time.perf_counter() - started)
+        self.history_ = self.train_result_.history
+        proba, held_out = out_of_fold_proba(fits, *Y.shape)
+        self._fit_decision_rule(Y[held_out], proba[held_out])
+        return self
+
+    def _member_splits(self, Y: np.ndarray, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(training rows, validation rows) for each network of the ensemble."""
+        n_members = int(self.ensemble)
+        if n_members > 1 and self.ensemble_folds:
+            from multitag.models.ensemble import fold_assignment
+
+            folds = fold_assignment(Y, n_members, seed)
+            return [(np.flatnonzero(folds != i), np.flatnonzero(folds == i))
+                    for i in range(n_members)]
+        return [self._validation_rows(Y, seed)] * n_members
+
+    def _fit_member(self, X: Any, Y: np.ndarray, train_rows: np.ndarray,
+                    valid_rows: np.ndarray, seed: int) -> Any:
+        """Train one network on `train_rows`, early-stopping on `valid_rows`."""
+        import torch
+
+        from multitag.models.ensemble import MemberFit
+        from multitag.models.inference import predict_scores
+        from multitag.models.mlp import MLP
+        from multitag.training.config import TrainConfig
+        from multitag.training.losses import loss_spec_from
+        from multitag.training.trainer import Trainer
+
         torch.manual_seed(seed)
-        self.module_ = MLP(X.shape[1], Y.shape[1], tuple(self.hidden), self.dropout,
-                           linear_skip=bool(self.linear_skip))
+        network = MLP(X.shape[1], Y.shape[1], tuple(self.hidden), self.dropout,
+                      linear_skip=bool(self.linear_skip))
         config = TrainConfig(
             epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
             optimizer=self.optimizer, weight_decay=self.weight_decay,
             lr_schedule=self.lr_schedule,
             early_stopping_patience=self.early_stopping_patience if len(valid_rows) else None,
             seed=seed, threads=self.threads,
+            loss=loss_spec_from(self.loss, self.pos_weight, **(self.loss_options or {})),
         )
         valid = (X[valid_rows], Y[valid_rows]) if len(valid_rows) else (None, None)
-        result = Trainer(config, self.callbacks).fit(
-            self.module_, X[train_rows], Y[train_rows], *valid)
-        self.history_ = result.history
-        self.train_result_ = result
-        if len(valid_rows):
-            self._fit_decision_rule(X[valid_rows], Y[valid_rows])
-        else:
-            self._fit_decision_rule(None, None)
-        return self
+        callbacks = self.callbacks if self._n_jobs(int(self.ensemble)) == 1 else ()
+        result = Trainer(config, callbacks).fit(network, X[train_rows], Y[train_rows], *valid)
+        held_out = predict_scores(network, X[valid_rows]) if len(valid_rows) else None
+        return MemberFit(network=network, result=result, held_out_rows=valid_rows,
+                         held_out_proba=held_out)
+
+    def _n_jobs(self, n_members: int) -> int:
+        if n_members == 1:
+            return 1
+        if self.n_jobs is not None:
+            return max(1, min(int(self.n_jobs), n_members))
+        import os
+
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+            os.cpu_count() or 1)
+        return max(1, min(cores, n_members))
 
     def _check_params(self) -> None:
         hidden = self.hidden
@@ -118,6 +170,9 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
                               f"got {self.validation_strategy!r}")
         if not 0.0 <= float(self.dropout) < 1.0:
             raise ConfigError(f"`dropout` must be a float in [0, 1); got {self.dropout!r}")
+        if isinstance(self.ensemble, bool) or not isinstance(self.ensemble, (int, np.integer)) \
+                or self.ensemble < 1:
+            raise ConfigError(f"`ensemble` must be a positive integer; got {self.ensemble!r}")
         if not 0.0 <= float(self.threshold) <= 1.0:
             raise ConfigError(f"`threshold` must be a float in [0, 1]; got {self.threshold!r}")
 
@@ -187,17 +242,17 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
         part = assign(Y, [1 - fraction, fraction], method=self.validation_strategy, seed=seed)
         return np.flatnonzero(part == 0), np.flatnonzero(part == 1)
 
-    def _fit_decision_rule(self, X_valid: Any, Y_valid: np.ndarray | None) -> None:
-        """Tune the decision rule on the validation rows (a fixed threshold needs none)."""
+    def _fit_decision_rule(self, Y_held_out: np.ndarray, proba_held_out: np.ndarray) -> None:
+        """Tune the decision rule on held-out rows (a fixed threshold needs none)."""
         from multitag.decision import make_rule
 
-        if self.decision == "fixed" or Y_valid is None or self.single_output_:
+        if self.decision == "fixed" or not len(Y_held_out) or self.single_output_:
             self.decision_rule_ = make_rule("fixed", threshold=float(self.threshold))
         else:
             params = {"objective": self.objective} if self.decision in ("global", "per_label") \
                 else {}
             rule = make_rule(self.decision, **params)
-            self.decision_rule_ = rule.fit(Y_valid, self.decision_scores(X_valid, scaled=True))
+            self.decision_rule_ = rule.fit(Y_held_out, proba_held_out)
         self.thresholds_ = rule_thresholds(self.decision_rule_, self.module_.output.out_features)
 
     # -- prediction ------------------------------------------------------------------------
@@ -256,3 +311,15 @@ def rule_thresholds(rule: Any, n_labels: int) -> np.ndarray | None:
         return np.asarray(state["state"]["thresholds"], dtype=np.float64)
     return None
 
+
+
+def _combined_result(results: Sequence[Any], seconds: float) -> Any:
+    """One TrainResult for an ensemble: the first network's history, the rounded mean best
+    epoch, the wall time of all of them."""
+    from dataclasses import replace
+
+    first = results[0]
+    if len(results) == 1:
+        return first
+    return replace(first, best_epoch=round(float(np.mean([r.best_epoch for r in results]))),
+                   stopped_early=all(r.stopped_early for r in results), fit_seconds=seconds)

@@ -22,6 +22,10 @@ def predict_scores(module: MLP, X: Any, chunk_rows: int = CHUNK_ROWS) -> np.ndar
     matrix kernels round differently by position, by ~1e-7). Never changes `module`, so many
     threads may predict with one model at once.
     """
+    from multitag.models.ensemble import Ensemble
+
+    if isinstance(module, Ensemble):
+        return np.mean([predict_scores(m, X, chunk_rows) for m in module.members], axis=0)
     params = _float64_parameters(module)
     parts = [np.zeros((0, params.biases[-1].shape[0]))]
     with torch.inference_mode():

@@ -39,6 +39,10 @@ class MLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return mlp_logits(self.parameter_lists(), x, self.dropout, self.training)
 
+    def probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-label probabilities: the sigmoid of the logits."""
+        return torch.sigmoid(self(x))
+
     def parameter_lists(self) -> MLPParameters:
         """Weights and biases in layer order (output last), and the skip weight or None."""
         return MLPParameters(
