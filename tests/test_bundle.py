@@ -24,7 +24,8 @@ def dataset(tiny_multilabel) -> Dataset:
 
 @pytest.fixture
 def saved(tmp_path: Path, dataset: Dataset) -> tuple[Path, ModelBundle]:
-    outcome = train_model(dataset, TrainOptions(hidden=(16,), epochs=5, decision="per_label"))
+    options = TrainOptions(hidden=(16,), epochs=5, decision="per_label", ensemble=1)
+    outcome = train_model(dataset, options)
     return outcome.bundle.save(tmp_path / "model"), outcome.bundle
 
 

@@ -70,6 +70,13 @@ def test_predict_jsonl_top_k(model_dir, emotions, tmp_path) -> None:
     ["train", "{test}", "--out", "{tmp}/x", "--hidden", "0"],
     ["train", "{test}", "--out", "{tmp}/x", "--model", "svm"],
     ["train", "{test}", "--out", "{tmp}/x", "--decision", "magic"],
+    ["train", "{test}", "--out", "{tmp}/x", "--ensemble", "0"],
+    ["train", "{test}", "--out", "{tmp}/x", "--loss", "hinge"],
+    ["train", "{test}", "--out", "{tmp}/x", "--pos-weight", "1,x"],
+    ["train", "{test}", "--out", "{tmp}/x", "--pos-weight", "1,2", "--ensemble", "1"],
+    ["train", "{test}", "--out", "{tmp}/x", "--loss", "focal", "--pos-weight", "auto"],
+    ["train", "{test}", "--out", "{tmp}/x", "--early-stopping", "accuracy"],
+    ["train", "{test}", "--out", "{tmp}/x", "--dropout", "high"],
 ])
 def test_bad_input_exits_2_in_one_line(model_dir, emotions, tmp_path, args) -> None:
     fill = {"model": model_dir, "test": emotions[1], "missing": tmp_path / "none",
@@ -79,3 +86,17 @@ def test_bad_input_exits_2_in_one_line(model_dir, emotions, tmp_path, args) -> N
     assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()
+
+
+def test_train_with_explicit_loss_options_reports_what_it_chose(emotions, tmp_path) -> None:
+    out = tmp_path / "m"
+    done = _cli("train", emotions[0], "--out", out, "--ensemble", "1", "--loss", "bce",
+                "--pos-weight", "auto", "--epochs", "3", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert "pos_weight per label: min 1" in done.stderr
+    assert "settings from the data (391 rows, 72 dense features, 6 labels)" in done.stderr
+    assert "ensemble" not in done.stderr.split("settings from the data")[1].splitlines()[0]
+    training = json.loads((out / "model.json").read_text())["training"]
+    assert training["loss"] == "bce" and training["pos_weight"] == "auto"
+    assert len(training["pos_weight_used"]) == 6
+    assert training["hidden"] == [256] and training["ensemble"] == 1

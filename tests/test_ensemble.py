@@ -109,7 +109,7 @@ def test_format_version_1_single_network_still_loads(tmp_path: Path, data) -> No
     X, Y = data
     dataset = Dataset(X=X, Y=Y, feature_names=[f"f{i}" for i in range(X.shape[1])],
                       label_names=[f"l{j}" for j in range(Y.shape[1])], name="tiny")
-    bundle = train_model(dataset, TrainOptions(hidden=(8,), epochs=2)).bundle
+    bundle = train_model(dataset, TrainOptions(hidden=(8,), epochs=2, ensemble=1)).bundle
     directory = bundle.save(tmp_path / "old")
     path = directory / MODEL_JSON
     description = json.loads(path.read_text())

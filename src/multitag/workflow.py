@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -15,6 +15,7 @@ from multitag.data.dataset import Dataset
 from multitag.exceptions import ConfigError, DataFormatError
 
 SAVABLE_MODELS = ("mlp",)
+AUTO = "auto"  # a setting chosen from the shape of the training data (multitag.defaults)
 
 
 @dataclass(frozen=True)
@@ -22,22 +23,23 @@ class TrainOptions:
     """Network, training and decision-rule settings for `train_model` (stored in model.json)."""
 
     model: str = "mlp"
-    hidden: tuple[int, ...] = (256,)
-    epochs: int = 100
-    batch_size: int = 64
+    hidden: tuple[int, ...] | str = AUTO
+    epochs: int | str = AUTO
+    batch_size: int | str = AUTO
     learning_rate: float = 1e-3
     optimizer: str = "adamw"
     weight_decay: float = 1e-4
     lr_schedule: str = "constant"
-    dropout: float = 0.2
+    dropout: float | str = AUTO
     linear_skip: bool = False
     validation_split: float = 0.1
-    early_stopping_patience: int | None = 10
+    early_stopping_patience: int | str | None = AUTO
+    early_stopping_monitor: str = AUTO
     decision: str = "global"
     objective: str = "micro_f1"
-    loss: str = "bce"
+    loss: str = AUTO
     pos_weight: str | tuple[float, ...] | None = None
-    ensemble: int = 1
+    ensemble: int | str = AUTO
     seed: int = 0
     threads: int | None = None
 
@@ -48,8 +50,21 @@ class TrainOptions:
                 f"got {self.model!r} (baselines are compared with `multitag compare`)")
         self._check_early()
 
+    def resolve(self, shape: Any) -> tuple[TrainOptions, dict[str, Any]]:
+        """These options with every `auto` value chosen for data of `shape`; and the choices."""
+        from multitag.defaults import shaped_defaults
+
+        chosen = {k: v for k, v in shaped_defaults(shape).items() if getattr(self, k) == AUTO}
+        return (replace(self, **chosen) if chosen else self), chosen
+
     def _check_early(self) -> None:
         """Every value checked before any data is read or any training starts."""
+        from multitag.defaults import DataShape
+
+        probe, _ = self.resolve(DataShape(n_rows=1000, n_features=10, n_labels=2, density=1.0))
+        probe._check_values()
+
+    def _check_values(self) -> None:
         from multitag.decision import check_objective, make_rule
         from multitag.training.config import TrainConfig
         from multitag.training.losses import loss_spec_from
@@ -65,6 +80,12 @@ class TrainOptions:
                     threads=self.threads)
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"`--dropout` must be a number in [0, 1); got {self.dropout}")
+        if isinstance(self.ensemble, bool) or not isinstance(self.ensemble, int) \
+                or self.ensemble < 1:
+            raise ConfigError(f"`--ensemble` must be a positive integer; got {self.ensemble!r}")
+        if self.early_stopping_monitor not in ("loss", "objective"):
+            raise ConfigError("`--early-stopping` must be 'loss' or 'objective'; got "
+                              f"{self.early_stopping_monitor!r}")
         if not 0.0 <= self.validation_split < 1.0:
             raise ConfigError("`--validation-split` must be a number in [0, 1); got "
                               f"{self.validation_split}")
@@ -90,6 +111,7 @@ class TrainOutcome:
 def train_model(train: Dataset, options: TrainOptions,
                 callbacks: Sequence[Any] = ()) -> TrainOutcome:
     """Fit the preprocessor on `train`, train the network, tune the decision rule."""
+    from multitag.defaults import data_shape, describe
     from multitag.features import Preprocessor
     from multitag.models.estimator import MultiLabelMLP
 
@@ -97,6 +119,8 @@ def train_model(train: Dataset, options: TrainOptions,
     started = time.perf_counter()
     preprocessor = Preprocessor().fit(train)
     X = preprocessor.transform(train)
+    shape = data_shape(X, train.Y)
+    options, chosen = options.resolve(shape)
     estimator = MultiLabelMLP(**options.estimator_params(), label_names=train.label_names,
                               callbacks=callbacks)
     estimator.fit(X, train.Y_dense())
@@ -107,11 +131,18 @@ def train_model(train: Dataset, options: TrainOptions,
         preprocessor=preprocessor, module=estimator.module_,
         decision_rule=estimator.decision_rule_, label_names=list(train.label_names),
         feature_names=list(train.feature_names), architecture=architecture,
-        training={**asdict(options), "n_train_rows": train.n_samples},
+        training={**asdict(options), "n_train_rows": train.n_samples,
+                  "pos_weight_used": estimator.train_result_.pos_weight},
         history=estimator.history_,
     )
     result = estimator.train_result_
     notices = [*train.notices, *preprocessor.notices_, *_constant_label_notices(train)]
+    if chosen:
+        notices.append(describe(shape, chosen))
+    if result.pos_weight is not None:
+        weights = np.asarray(result.pos_weight)
+        notices.append(f"pos_weight per label: min {weights.min():.3g}, median "
+                       f"{np.median(weights):.3g}, max {weights.max():.3g} (stored in model.json)")
     return TrainOutcome(bundle=bundle, fit_seconds=time.perf_counter() - started,
                         threads=result.threads, stopped_early=result.stopped_early,
                         best_epoch=result.best_epoch, notices=notices)

@@ -9,6 +9,7 @@ import typer
 from multitag.cli import reader_options as ro
 from multitag.cli.common import METRICS_JSON_OPTION, QUIET_OPTION, parse_int_list, write_json_atomic
 from multitag.data.registry import ReaderOptions
+from multitag.exceptions import ConfigError
 
 
 def register(app: typer.Typer) -> None:
@@ -25,12 +26,26 @@ def train(
                               exists=True),
     out: Path = typer.Option(..., "--out", help="Model directory to write."),
     model: str = typer.Option("mlp", "--model", help="Model to train (mlp)."),
-    hidden: str = typer.Option("256", help="Hidden layer widths, comma-separated."),
-    epochs: int = typer.Option(100, help="Most epochs (early stopping on validation loss)."),
-    batch_size: int = typer.Option(64, help="Batch size."),
+    hidden: str = typer.Option("auto", help="Hidden layer widths, comma-separated ('auto': "
+                               "from the data's shape; 'none': a linear model)."),
+    epochs: str = typer.Option("auto", help="Most epochs (early stopping ends sooner)."),
+    batch_size: str = typer.Option("auto", help="Batch size."),
     learning_rate: float = typer.Option(1e-3, help="AdamW learning rate."),
-    dropout: float = typer.Option(0.2, help="Dropout after each hidden layer."),
-    validation_split: float = typer.Option(0.1, help="Share of training rows for validation."),
+    weight_decay: float = typer.Option(1e-4, help="AdamW (decoupled) weight decay."),
+    dropout: str = typer.Option("auto", help="Dropout after each hidden layer, in [0, 1)."),
+    loss: str = typer.Option("auto", help="Loss: bce, focal or asymmetric ('auto': "
+                             "asymmetric)."),
+    pos_weight: str = typer.Option(None, "--pos-weight", help="BCE weight of positives: "
+                                   "'auto' (negatives/positives per label, clipped) or one "
+                                   "number per label, comma-separated."),
+    ensemble: str = typer.Option("auto", help="Networks averaged, each validated on its own "
+                                 "fold ('auto': 5 below 5,000 rows, else 1)."),
+    early_stopping: str = typer.Option("auto", "--early-stopping", help="What early "
+                                       "stopping watches: objective or loss."),
+    patience: str = typer.Option("auto", help="Epochs without improvement before stopping "
+                                 "('none': train every epoch)."),
+    validation_split: float = typer.Option(0.1, help="Share of training rows for validation "
+                                           "(single network)."),
     decision: str = typer.Option("global", help="Decision rule: fixed, global, per_label, "
                                  "top_k, at_least_one (tuned on validation data)."),
     objective: str = typer.Option("micro_f1", help="What tuning maximises: micro_f1, "
@@ -45,8 +60,12 @@ def train(
     from multitag.workflow import TrainOptions, evaluate_model, train_model
 
     options = TrainOptions(
-        model=model, hidden=parse_int_list(hidden, "--hidden"), epochs=epochs,
-        batch_size=batch_size, learning_rate=learning_rate, dropout=dropout,
+        model=model, hidden=_hidden(hidden), epochs=_auto_int(epochs, "--epochs"),
+        batch_size=_auto_int(batch_size, "--batch-size"), learning_rate=learning_rate,
+        weight_decay=weight_decay, dropout=_auto_float(dropout, "--dropout"), loss=loss,
+        pos_weight=_pos_weight(pos_weight), ensemble=_auto_int(ensemble, "--ensemble"),
+        early_stopping_monitor=early_stopping,
+        early_stopping_patience=_auto_int(patience, "--patience", allow_none=True),
         validation_split=validation_split, decision=decision, objective=objective, seed=seed)
     train_data = load(path, reader)
     test_data = load(test, reader) if test is not None else None
@@ -109,6 +128,41 @@ def predict(
     probabilities = bundle.predict_proba(data)
     write_predictions(output, bundle.label_names, probabilities, rule.predict(probabilities),
                       with_proba=proba)
+
+
+def _hidden(text: str) -> tuple[int, ...] | str:
+    if text.strip().lower() in ("auto", "none"):
+        return "auto" if text.strip().lower() == "auto" else ()
+    return parse_int_list(text, "--hidden")
+
+
+def _auto_int(text: str, option: str, allow_none: bool = False) -> int | str | None:
+    value = text.strip().lower()
+    if value == "auto" or (allow_none and value == "none"):
+        return None if value == "none" else "auto"
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"`{option}` must be a positive integer or 'auto'"
+                          f"{' or none' if allow_none else ''}; got {text!r}")
+    return int(value)
+
+
+def _auto_float(text: str, option: str) -> float | str:
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError as err:
+        raise ConfigError(f"`{option}` must be a number or 'auto'; got {text!r}") from err
+
+
+def _pos_weight(text: str | None) -> str | tuple[float, ...] | None:
+    if text is None or text.strip().lower() == "auto":
+        return None if text is None else "auto"
+    try:
+        return tuple(float(p) for p in text.split(","))
+    except ValueError as err:
+        raise ConfigError("`--pos-weight` must be 'auto' or numbers separated by commas; got "
+                          f"{text!r}") from err
 
 
 def _progress():

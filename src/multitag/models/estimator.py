@@ -45,6 +45,7 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
         loss: str = "bce", pos_weight: str | Sequence[float] | None = None,
         loss_options: dict[str, float] | None = None,
         ensemble: int = 1, ensemble_folds: bool = True, n_jobs: int | None = None,
+        early_stopping_monitor: str = "loss",
         label_names: Sequence[str] | None = None,
         random_state: int | None = None, threads: int | None = None,
         callbacks: Sequence[Any] = (),
@@ -71,6 +72,7 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
         self.ensemble = ensemble
         self.ensemble_folds = ensemble_folds
         self.n_jobs = n_jobs
+        self.early_stopping_monitor = early_stopping_monitor
         self.label_names = label_names
         self.random_state = random_state
         self.threads = threads
@@ -137,10 +139,13 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
             early_stopping_patience=self.early_stopping_patience if len(valid_rows) else None,
             seed=seed, threads=self.threads,
             loss=loss_spec_from(self.loss, self.pos_weight, **(self.loss_options or {})),
+            monitor="score" if self.early_stopping_monitor == "objective" else "loss",
         )
         valid = (X[valid_rows], Y[valid_rows]) if len(valid_rows) else (None, None)
         callbacks = self.callbacks if self._n_jobs(int(self.ensemble)) == 1 else ()
-        result = Trainer(config, callbacks).fit(network, X[train_rows], Y[train_rows], *valid)
+        scorer = objective_scorer(self.objective) if config.monitor == "score" else None
+        result = Trainer(config, callbacks, scorer).fit(
+            network, X[train_rows], Y[train_rows], *valid)
         held_out = predict_scores(network, X[valid_rows]) if len(valid_rows) else None
         return MemberFit(network=network, result=result, held_out_rows=valid_rows,
                          held_out_proba=held_out)
@@ -173,6 +178,9 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
         if isinstance(self.ensemble, bool) or not isinstance(self.ensemble, (int, np.integer)) \
                 or self.ensemble < 1:
             raise ConfigError(f"`ensemble` must be a positive integer; got {self.ensemble!r}")
+        if self.early_stopping_monitor not in ("loss", "objective"):
+            raise ConfigError("`early_stopping_monitor` must be 'loss' or 'objective'; got "
+                              f"{self.early_stopping_monitor!r}")
         if not 0.0 <= float(self.threshold) <= 1.0:
             raise ConfigError(f"`threshold` must be a float in [0, 1]; got {self.threshold!r}")
 
@@ -298,6 +306,21 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
         tags.input_tags.sparse = True
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+def objective_scorer(objective: str) -> Any:
+    """score(Y, proba): `objective` at the best global threshold, higher is better (Hamming
+    loss negated). Early stopping on it keeps training while the decisions still improve,
+    long after the validation loss has turned up on small data."""
+    from multitag.decision import make_rule, objective_value
+
+    def score(Y: np.ndarray, proba: np.ndarray) -> float:
+        Y = Y.astype(np.uint8)
+        predicted = make_rule("global", objective=objective).fit(Y, proba).predict(proba)
+        value = objective_value(objective, Y, predicted)
+        return -value if objective == "hamming" else value
+
+    return score
 
 
 def rule_thresholds(rule: Any, n_labels: int) -> np.ndarray | None:

@@ -10,6 +10,7 @@ from multitag.training.losses import LossSpec
 
 OPTIMIZERS = ("adam", "adamw")
 LR_SCHEDULES = ("constant", "cosine", "plateau")
+MONITORS = ("loss", "score")
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class TrainConfig:
     lr_schedule: str = "constant"
     early_stopping_patience: int | None = None
     restore_best: bool = True
+    monitor: str = "loss"
     shuffle: bool = True
     seed: int = 0
     threads: int | None = None
@@ -39,6 +41,8 @@ class TrainConfig:
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(
                 f"`lr_schedule` must be one of {LR_SCHEDULES}; got {self.lr_schedule!r}")
+        if self.monitor not in MONITORS:
+            raise ConfigError(f"`monitor` must be one of {MONITORS}; got {self.monitor!r}")
         if self.weight_decay < 0:
             raise ConfigError(f"`weight_decay` must be >= 0; got {self.weight_decay!r}")
         if self.early_stopping_patience is not None:

@@ -11,7 +11,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,9 +59,13 @@ class TrainResult:
 class Trainer:
     """Trains a torch module that maps features to logits with a per-label loss (BCE default)."""
 
-    def __init__(self, config: TrainConfig, callbacks: Sequence[Callback] = ()) -> None:
+    def __init__(self, config: TrainConfig, callbacks: Sequence[Callback] = (),
+                 scorer: Callable[[np.ndarray, np.ndarray], float] | None = None) -> None:
+        """`scorer(Y_valid, probabilities)` (higher is better) is what early stopping watches
+        when `config.monitor == "score"`; otherwise the validation loss is."""
         self.config = config
         self.callbacks = list(callbacks)
+        self.scorer = scorer
 
     def fit(
         self, module: nn.Module, X: Any, Y: Any, X_valid: Any = None, Y_valid: Any = None,
@@ -96,12 +100,15 @@ class Trainer:
             record = {"epoch": epoch, "train_loss": train_loss}
             if valid is not None:
                 record["valid_loss"] = self.validation_loss(module, valid, loss)
+                if self.scorer is not None:
+                    record["valid_score"] = self.validation_score(module, valid)
             record["seconds"] = time.perf_counter() - started
             result.history.append(record)
             record["learning_rate"] = optimizer.lr
             for callback in self.callbacks:
                 callback.on_epoch_end(self, record)
-            monitored = record.get("valid_loss", train_loss)
+            monitored = (-record["valid_score"] if "valid_score" in record and
+                         cfg.monitor == "score" else record.get("valid_loss", train_loss))
             improved = monitored < best_loss - 1e-7
             optimizer.lr = next_learning_rate(cfg, epoch, optimizer.lr, improved, waited)
             if improved:
@@ -159,6 +166,16 @@ class Trainer:
                 total += loss.total(module(x), y)
         module.train()
         return total / max(data.n_rows * data.n_labels, 1)
+
+
+    def validation_score(self, module: nn.Module, data: _TensorData) -> float:
+        """`scorer` of the validation labels and the network's probabilities."""
+        module.eval()
+        with torch.inference_mode():
+            proba = torch.cat([torch.sigmoid(module(x)) for x, _ in data.batches(
+                8192, None, shuffle=False)])
+        module.train()
+        return float(self.scorer(data.Y.numpy(), proba.double().numpy()))
 
 
 def next_learning_rate(
