@@ -131,3 +131,53 @@ def test_ensemble_exports_to_onnx(ensemble_dir, tmp_path: Path) -> None:
     features = dataset.X.astype(np.float32)
     got = session.run(None, {session.get_inputs()[0].name: features})[0]
     np.testing.assert_allclose(got, bundle.predict_proba(dataset), atol=1e-5)
+
+
+def test_linear_model_is_a_network_without_hidden_layers(data) -> None:
+    from sklearn.svm import LinearSVC
+
+    from multitag.models.linear import fit_linear
+
+    X, Y = data
+    Y = Y.copy()
+    Y[:, 3] = 0  # a label never seen positive gets a constant, very low probability
+    network = fit_linear("br-svm", X, Y)
+    assert len(network.hidden) == 0
+    proba = predict_scores(network, X)
+    for j in range(3):
+        svm = LinearSVC(random_state=0).fit(X, Y[:, j])
+        want = 1 / (1 + np.exp(-svm.decision_function(X)))
+        np.testing.assert_allclose(proba[:, j], want, atol=1e-5)
+    assert proba[:, 3].max() < 1e-4
+
+
+@pytest.mark.parametrize("model", ["br-svm", "br-lr", "auto"])
+def test_train_model_saves_linear_and_auto_models(tmp_path: Path, data, model: str) -> None:
+    X, Y = data
+    dataset = Dataset(X=X, Y=Y, feature_names=[f"f{i}" for i in range(X.shape[1])],
+                      label_names=[f"l{j}" for j in range(Y.shape[1])], name="tiny")
+    outcome = train_model(dataset, TrainOptions(model=model, hidden=(8,), epochs=3))
+    directory = outcome.bundle.save(tmp_path / model)
+    description = json.loads((directory / MODEL_JSON).read_text())
+    kept = description["training"]["kept"]
+    assert kept in ("mlp", "br-svm", "br-lr") and (model == "auto" or kept == model)
+    assert description["architecture"]["model"] == kept
+    if model == "auto":
+        account = [n for n in outcome.notices if n.startswith("--model auto")]
+        assert account and f"kept {kept}" in account[0]
+        assert all(name in account[0] for name in ("mlp ", "br-svm ", "br-lr "))
+    loaded = ModelBundle.load(directory)
+    np.testing.assert_array_equal(loaded.predict(dataset), outcome.bundle.predict(dataset))
+    assert loaded.predict(dataset).sum() > 0
+
+
+def test_auto_keeps_the_best_held_out_candidate() -> None:
+    from multitag.selection import Candidate, choose
+
+    candidates = [Candidate("mlp", None, None, 0.61), Candidate("br-svm", None, None, 0.65),
+                  Candidate("br-lr", None, None, float("nan"))]
+    best, account = choose(candidates, "micro_f1")
+    assert best.name == "br-svm" and "kept br-svm" in account
+    best, _ = choose([Candidate("mlp", None, None, -0.20), Candidate("br-lr", None, None,
+                                                                     -0.25)], "hamming")
+    assert best.name == "mlp"  # scores are negated Hamming losses: higher is better

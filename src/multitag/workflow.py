@@ -14,7 +14,8 @@ from multitag.bundle import ModelBundle
 from multitag.data.dataset import Dataset
 from multitag.exceptions import ConfigError, DataFormatError
 
-SAVABLE_MODELS = ("mlp",)
+LINEAR_MODELS = ("br-svm", "br-lr")
+SAVABLE_MODELS = ("mlp", "auto", *LINEAR_MODELS)
 AUTO = "auto"  # a setting chosen from the shape of the training data (multitag.defaults)
 
 
@@ -47,7 +48,7 @@ class TrainOptions:
         if self.model not in SAVABLE_MODELS:
             raise ConfigError(
                 f"`--model` must be one of {', '.join(SAVABLE_MODELS)} for a model directory; "
-                f"got {self.model!r} (baselines are compared with `multitag compare`)")
+                f"got {self.model!r} (other baselines are compared with `multitag compare`)")
         self._check_early()
 
     def resolve(self, shape: Any) -> tuple[TrainOptions, dict[str, Any]]:
@@ -110,42 +111,106 @@ class TrainOutcome:
 
 def train_model(train: Dataset, options: TrainOptions,
                 callbacks: Sequence[Any] = ()) -> TrainOutcome:
-    """Fit the preprocessor on `train`, train the network, tune the decision rule."""
+    """Fit the preprocessor on `train`, train the model(s), tune the decision rule."""
     from multitag.defaults import data_shape, describe
     from multitag.features import Preprocessor
-    from multitag.models.estimator import MultiLabelMLP
 
     _check_trainable(train, options)
     started = time.perf_counter()
     preprocessor = Preprocessor().fit(train)
-    X = preprocessor.transform(train)
-    shape = data_shape(X, train.Y)
+    X, Y = preprocessor.transform(train), train.Y_dense()
+    shape = data_shape(X, Y)
     options, chosen = options.resolve(shape)
-    estimator = MultiLabelMLP(**options.estimator_params(), label_names=train.label_names,
-                              callbacks=callbacks)
-    estimator.fit(X, train.Y_dense())
-    architecture = {"type": "mlp", "n_features": int(X.shape[1]), "n_labels": train.n_labels,
-                    "hidden": list(options.hidden), "dropout": options.dropout,
-                    "linear_skip": options.linear_skip, "members": options.ensemble}
+    if options.model in LINEAR_MODELS:  # only the folds matter to a linear model
+        chosen = {k: v for k, v in chosen.items() if k == "ensemble"}
+    fitted = (_fit_linear(X, Y, options) if options.model in LINEAR_MODELS
+              else _fit_network(X, Y, options, train.label_names, callbacks))
     bundle = ModelBundle(
-        preprocessor=preprocessor, module=estimator.module_,
-        decision_rule=estimator.decision_rule_, label_names=list(train.label_names),
-        feature_names=list(train.feature_names), architecture=architecture,
-        training={**asdict(options), "n_train_rows": train.n_samples,
-                  "pos_weight_used": estimator.train_result_.pos_weight},
-        history=estimator.history_,
+        preprocessor=preprocessor, module=fitted.module, decision_rule=fitted.rule,
+        label_names=list(train.label_names), feature_names=list(train.feature_names),
+        architecture=fitted.architecture(X.shape[1], train.n_labels, options),
+        training={**asdict(options), "n_train_rows": train.n_samples, "kept": fitted.name,
+                  "pos_weight_used": fitted.result.pos_weight},
+        history=fitted.result.history,
     )
-    result = estimator.train_result_
     notices = [*train.notices, *preprocessor.notices_, *_constant_label_notices(train)]
     if chosen:
         notices.append(describe(shape, chosen))
+    notices += fitted.notices
+    return TrainOutcome(bundle=bundle, fit_seconds=time.perf_counter() - started,
+                        threads=fitted.result.threads,
+                        stopped_early=fitted.result.stopped_early,
+                        best_epoch=fitted.result.best_epoch, notices=notices)
+
+
+@dataclass
+class _Fitted:
+    """The model that will be saved: its name, module, decision rule and training result."""
+
+    name: str
+    module: Any
+    rule: Any
+    result: Any
+    notices: list[str] = field(default_factory=list)
+
+    def architecture(self, n_features: int, n_labels: int,
+                     options: TrainOptions) -> dict[str, Any]:
+        if self.name in LINEAR_MODELS:
+            return {"type": "mlp", "model": self.name, "n_features": n_features,
+                    "n_labels": n_labels, "hidden": [], "dropout": 0.0, "linear_skip": False,
+                    "members": 1}
+        return {"type": "mlp", "model": "mlp", "n_features": n_features, "n_labels": n_labels,
+                "hidden": list(options.hidden), "dropout": options.dropout,
+                "linear_skip": options.linear_skip, "members": options.ensemble}
+
+
+def _fit_network(X: Any, Y: np.ndarray, options: TrainOptions, label_names: Sequence[str],
+                 callbacks: Sequence[Any]) -> _Fitted:
+    """The network; with `--model auto` also the linear models on the same held-out rows,
+    keeping whichever scores best."""
+    from multitag.models.estimator import MultiLabelMLP
+    from multitag.selection import choose, linear_candidate, network_candidate
+
+    estimator = MultiLabelMLP(**options.estimator_params(), label_names=label_names,
+                              callbacks=callbacks)
+    estimator.fit(X, Y)
+    result = estimator.train_result_
+    notices = []
     if result.pos_weight is not None:
         weights = np.asarray(result.pos_weight)
         notices.append(f"pos_weight per label: min {weights.min():.3g}, median "
                        f"{np.median(weights):.3g}, max {weights.max():.3g} (stored in model.json)")
-    return TrainOutcome(bundle=bundle, fit_seconds=time.perf_counter() - started,
-                        threads=result.threads, stopped_early=result.stopped_early,
-                        best_epoch=result.best_epoch, notices=notices)
+    best = network_candidate(estimator, Y, options.objective)
+    if options.model == "auto":
+        candidates = [best] + [
+            linear_candidate(name, X, Y, estimator.splits_, options.decision,
+                             options.objective, options.seed) for name in LINEAR_MODELS]
+        best, account = choose(candidates, options.objective)
+        notices.append(account)
+    if best.name != "mlp":
+        result = _linear_result()
+    return _Fitted(best.name, best.module, best.rule, result, notices)
+
+
+def _fit_linear(X: Any, Y: np.ndarray, options: TrainOptions) -> _Fitted:
+    """A binary-relevance linear model, its rule tuned on the held-out rows of the same
+    splits a network would use (cross-fitting folds on small data)."""
+    from multitag.models.ensemble import member_splits
+    from multitag.selection import linear_candidate
+
+    started = time.perf_counter()
+    splits = member_splits(Y, options.ensemble, True, options.validation_split, "stratified",
+                           options.seed)
+    candidate = linear_candidate(options.model, X, Y, splits, options.decision,
+                                 options.objective, options.seed)
+    result = _linear_result(time.perf_counter() - started)
+    return _Fitted(options.model, candidate.module, candidate.rule, result)
+
+
+def _linear_result(seconds: float = 0.0) -> Any:
+    from multitag.training.trainer import TrainResult
+
+    return TrainResult(fit_seconds=seconds)
 
 
 @dataclass

@@ -25,7 +25,8 @@ def train(
                               "reported and written to --metrics-json.", dir_okay=False,
                               exists=True),
     out: Path = typer.Option(..., "--out", help="Model directory to write."),
-    model: str = typer.Option("mlp", "--model", help="Model to train (mlp)."),
+    model: str = typer.Option("mlp", "--model", help="mlp; auto (the network, br-svm and "
+                              "br-lr on the same held-out rows: keeps the best); br-svm; br-lr."),
     hidden: str = typer.Option("auto", help="Hidden layer widths, comma-separated ('auto': "
                                "from the data's shape; 'none': a linear model)."),
     epochs: str = typer.Option("auto", help="Most epochs (early stopping ends sooner)."),

@@ -53,6 +53,34 @@ class MemberFit:
     held_out_proba: np.ndarray | None
 
 
+def member_splits(Y: np.ndarray, n_members: int, folds: bool, validation_split: float,
+                  strategy: str, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(training rows, validation rows) per member: the N cross-fitting folds, or one shared
+    validation split of `validation_split` (`strategy`: stratified, random or tail)."""
+    if n_members > 1 and folds:
+        fold = fold_assignment(Y, n_members, seed)
+        return [(np.flatnonzero(fold != i), np.flatnonzero(fold == i))
+                for i in range(n_members)]
+    return [validation_rows(Y, validation_split, strategy, seed)] * n_members
+
+
+def validation_rows(Y: np.ndarray, fraction: float, strategy: str, seed: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(training rows, validation rows) with about `fraction` of the rows for validation
+    (none when that would leave either side empty)."""
+    n_rows = Y.shape[0]
+    n_valid = int(n_rows * fraction)
+    if n_valid < 1 or n_rows - n_valid < 1:
+        return np.arange(n_rows), np.arange(0)
+    if strategy == "tail":
+        return np.arange(n_rows - n_valid), np.arange(n_rows - n_valid, n_rows)
+    from multitag.data.splits import assign
+
+    share = n_valid / n_rows
+    part = assign(Y, [1 - share, share], method=strategy, seed=seed)
+    return np.flatnonzero(part == 0), np.flatnonzero(part == 1)
+
+
 def fold_assignment(Y: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
     """Fold index 0..n_folds-1 per row, stratified over the labels (iterative stratification)."""
     from multitag.data.splits import assign

@@ -103,19 +103,17 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
                                               time.perf_counter() - started)
         self.history_ = self.train_result_.history
         proba, held_out = out_of_fold_proba(fits, *Y.shape)
+        self.splits_, self.held_out_ = splits, held_out
+        self.held_out_proba_ = proba[held_out]
         self._fit_decision_rule(Y[held_out], proba[held_out])
         return self
 
     def _member_splits(self, Y: np.ndarray, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
         """(training rows, validation rows) for each network of the ensemble."""
-        n_members = int(self.ensemble)
-        if n_members > 1 and self.ensemble_folds:
-            from multitag.models.ensemble import fold_assignment
+        from multitag.models.ensemble import member_splits
 
-            folds = fold_assignment(Y, n_members, seed)
-            return [(np.flatnonzero(folds != i), np.flatnonzero(folds == i))
-                    for i in range(n_members)]
-        return [self._validation_rows(Y, seed)] * n_members
+        return member_splits(Y, int(self.ensemble), bool(self.ensemble_folds),
+                             float(self.validation_split), self.validation_strategy, seed)
 
     def _fit_member(self, X: Any, Y: np.ndarray, train_rows: np.ndarray,
                     valid_rows: np.ndarray, seed: int) -> Any:
@@ -236,19 +234,6 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
         if self.scaler_ is not None:
             X = self.scaler_.transform(X)
         return sp.csr_matrix(X, dtype=dtype) if sp.issparse(X) else X.astype(dtype, copy=False)
-
-    def _validation_rows(self, Y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        n_rows = Y.shape[0]
-        n_valid = int(n_rows * float(self.validation_split))
-        if n_valid < 1 or n_rows - n_valid < 1:
-            return np.arange(n_rows), np.arange(0)
-        if self.validation_strategy == "tail":
-            return np.arange(n_rows - n_valid), np.arange(n_rows - n_valid, n_rows)
-        from multitag.data.splits import assign
-
-        fraction = n_valid / n_rows
-        part = assign(Y, [1 - fraction, fraction], method=self.validation_strategy, seed=seed)
-        return np.flatnonzero(part == 0), np.flatnonzero(part == 1)
 
     def _fit_decision_rule(self, Y_held_out: np.ndarray, proba_held_out: np.ndarray) -> None:
         """Tune the decision rule on held-out rows (a fixed threshold needs none)."""
