@@ -36,7 +36,7 @@ class TrainOptions:
     validation_split: float = 0.1
     early_stopping_patience: int | str | None = AUTO
     early_stopping_monitor: str = AUTO
-    decision: str = "global"
+    decision: str = AUTO
     objective: str = "micro_f1"
     loss: str = AUTO
     pos_weight: str | tuple[float, ...] | None = None
@@ -122,7 +122,7 @@ def train_model(train: Dataset, options: TrainOptions,
     shape = data_shape(X, Y)
     options, chosen = options.resolve(shape)
     if options.model in LINEAR_MODELS:  # only the folds matter to a linear model
-        chosen = {k: v for k, v in chosen.items() if k == "ensemble"}
+        chosen = {k: v for k, v in chosen.items() if k in ("ensemble", "decision")}
     fitted = (_fit_linear(X, Y, options) if options.model in LINEAR_MODELS
               else _fit_network(X, Y, options, train.label_names, callbacks))
     bundle = ModelBundle(
