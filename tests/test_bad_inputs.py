@@ -239,6 +239,8 @@ BAD_MODELS: dict[str, tuple[Callable[[Path], None], str, str]] = {
                         "'hidden' must be a list of layer widths"),
     "hidden absurdly wide": (_edit_json(architecture={"hidden": [10**12]}), _W,
                              "the architecture needs (1000000000000, 4)"),
+    "ensemble members not in the weights": (_edit_json(architecture={"members": 3}), _W,
+                                            "tensor 'hidden.0."),
     "dropout a string": (_edit_json(architecture={"dropout": "x"}), _J,
                          "'dropout' must be a number in [0, 1)"),
     "decision rule unknown": (_edit_json(decision_rule={"rule": "magic"}), _J,
