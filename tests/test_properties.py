@@ -264,3 +264,37 @@ def test_metrics_in_range_and_equal_to_scikit_learn(case: tuple[np.ndarray, np.n
         else:
             assert m[name] == pytest.approx(float(value), abs=1e-9), name
     assert m["label_accuracy"] == pytest.approx(1 - m["hamming_loss"], abs=1e-12)
+
+
+# --------------------------------------------------------------------------- fuzzed text files
+_CSV_SEED = "id,size,colour,note,lab_a,lab_b\n1,1.5,red,first row,1,0\n2,2.5,blue,x,0,1\n"
+_JSONL_SEED = '{"text": "a b", "labels": ["x"]}\n{"text": "c", "labels": ["x", "y"]}\n'
+_PIECES = [*list(',"\n\r\t 0123456789.-e{}[]:|'), "nan", "inf", "1e999", "\x00", "\ufeff", "é",
+           '"a,b"', "\\u0000", "null", "true", "?"]
+
+
+@SETTINGS
+@given(st.sampled_from(["csv", "tsv", "jsonl"]),
+       st.lists(st.tuples(st.floats(0, 1), st.sampled_from(_PIECES), st.booleans()),
+                min_size=1, max_size=5))
+def test_mutated_csv_and_jsonl_load_or_raise_a_format_error(
+        kind: str, edits: list[tuple[float, str, bool]]) -> None:
+    """Any damage gives a Dataset or a DataFormatError naming the file, nothing else."""
+    from multitag.exceptions import DataFormatError
+
+    text = _JSONL_SEED if kind == "jsonl" else _CSV_SEED
+    text = text.replace(",", "\t") if kind == "tsv" else text
+    for where, piece, insert in edits:
+        i = int(where * len(text))
+        text = text[:i] + piece + text[i + (0 if insert else 1):]
+    options = {} if kind == "jsonl" else {"label_prefix": "lab_"}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"fuzz.{kind}"
+        path.write_text(text, encoding="utf-8")
+        try:
+            data = load(path, **options)
+        except DataFormatError as err:
+            assert str(err).startswith(str(path)), err
+            assert "\n" not in str(err).strip(), err
+            return
+    assert data.n_samples > 0
