@@ -1,4 +1,5 @@
-"""Every file of the bad-input corpus (tests/data/bad) and every corrupted model directory,
+"""Every file of the bad-input corpus (tests/data/bad) through data info, evaluate, predict and
+train, and every corrupted model directory through evaluate and predict,
 through the real CLI: exit code 2, one line naming the file (and line or key), no traceback,
 nothing written."""
 
@@ -66,7 +67,7 @@ BAD_DATA: dict[str, tuple[list[str], int | None, str]] = {
     "xc_label_range.xc": ([], 3, "label id 7 out of range; the header says 2 labels"),
     # CSV
     "ragged.csv": (["--label-columns", "lab"], 3, "row has 2 fields; expected 3"),
-    "ragged_long.csv": (["--label-columns", "lab"], 3, "Expected 3 fields in line 3, saw 4"),
+    "ragged_long.csv": (["--label-columns", "lab"], 3, "row has 4 fields; expected 3"),
     "non_numeric.csv": (["--label-columns", "lab"], 3,
                         "column 'b': expected a number or an empty cell; got 'four'"),
     "inf_feature.csv": (["--label-columns", "lab"], 3, "feature 'b' is infinite"),
@@ -139,11 +140,13 @@ def _commands(model: Path, data: Path, out: Path, options: list[str]) -> dict[st
         "evaluate": ["evaluate", str(model), str(data), "--metrics-json", str(out / "m.json"),
                      *options],
         "predict": ["predict", str(model), str(data), "--output", str(out / "p.csv"), *options],
+        "train": ["train", str(data), "--out", str(out / "model"), "--epochs", "1", "--quiet",
+                  *options],
     }
 
 
 # --------------------------------------------------------------------------- bad data files
-@pytest.mark.parametrize("command", ["info", "evaluate", "predict"])
+@pytest.mark.parametrize("command", ["info", "evaluate", "predict", "train"])
 @pytest.mark.parametrize("name", sorted(BAD_DATA))
 def test_bad_data_file(capsys: pytest.CaptureFixture[str], tmp_path: Path, model_dir: Path,
                        name: str, command: str) -> None:

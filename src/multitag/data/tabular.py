@@ -29,6 +29,7 @@ from multitag.exceptions import DataFormatError
 
 MAX_ONE_HOT_VALUES = 50
 _LINE = re.compile(r"line (\d+)")
+_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 _PANDAS_COMPRESSION = {"gz": "gzip", "bz2": "bz2", "xz": "xz"}
 
 
@@ -54,9 +55,12 @@ def _read_delimited(path: Path, options: ReaderOptions, sep: str) -> Dataset:
                               path=path, line=1) from err
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
         found = _LINE.search(str(err))
+        fields = _FIELDS.search(str(err))
+        problem = (f"row has {fields.group(3)} fields; expected {fields.group(1)} (one per "
+                   "header column)" if fields else
+                   f"not a valid {'CSV' if sep == ',' else 'TSV'} file: {str(err).strip()}")
         raise DataFormatError(
-            f"not a valid {'CSV' if sep == ',' else 'TSV'} file: {str(err).strip()}",
-            path=path, line=int(found.group(1)) if found else None,
+            problem, path=path, line=int(found.group(1)) if found else None,
         ) from err
     if frame.shape[1] and frame.iloc[:, -1].isna().any():
         _check_row_lengths(path, sep, frame.shape[1])
