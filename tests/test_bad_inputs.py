@@ -1,6 +1,6 @@
-"""Every file of the bad-input corpus (tests/data/bad) through data info, evaluate, predict and
-train, and every corrupted model directory through evaluate and predict,
-through the real CLI: exit code 2, one line naming the file (and line or key), no traceback,
+"""The real CLI on bad input: every file of the corpus in tests/data/bad through data info,
+evaluate, predict and train, and every corrupted model directory through evaluate and predict.
+Each must exit with code 2 and one line naming the file (and line or key), no traceback, and
 nothing written."""
 
 from __future__ import annotations
