@@ -16,6 +16,12 @@ from typing import Any
 import numpy as np
 
 from multitag import __version__
+from multitag.bundle_checks import (
+    check_agreement,
+    check_architecture,
+    check_finite,
+    check_names,
+)
 from multitag.data.dataset import Dataset
 from multitag.exceptions import DataFormatError, ModelFileError
 
@@ -129,8 +135,13 @@ class ModelBundle:
 
         arrays = {k[len(_PREPROCESSOR_PREFIX):]: v for k, v in tensors.items()
                   if k.startswith(_PREPROCESSOR_PREFIX)}
-        preprocessor = Preprocessor.from_state(description["preprocessing"], arrays)
+        try:
+            preprocessor = Preprocessor.from_state(description["preprocessing"], arrays)
+        except ModelFileError as err:
+            raise ModelFileError(f"{directory}: preprocessing: {err}") from err
         module = _build_network(directory, description, tensors)
+        check_agreement(preprocessor, description["feature_names"],
+                        description["architecture"]["n_features"], directory / MODEL_JSON)
         try:
             rule = rule_from_dict(description["decision_rule"])
         except ConfigError as err:
@@ -172,6 +183,7 @@ def _read_description(directory: Path) -> dict[str, Any]:
             f"multitag {description['multitag_version']}); this multitag "
             f"({__version__}) reads format versions "
             f"{', '.join(str(v) for v in READABLE_VERSIONS)}")
+    check_names(description, path)
     return description
 
 
@@ -182,9 +194,11 @@ def _read_tensors(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise ModelFileError(f"{path}: missing; the network weights are stored there")
     try:
-        return load_file(str(path))
+        tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:
         raise ModelFileError(f"{path}: not a readable safetensors file ({err})") from err
+    check_finite(tensors, path)
+    return tensors
 
 
 def _build_network(directory: Path, description: dict[str, Any],
@@ -236,10 +250,13 @@ def _build_mlp(directory: Path, arch: dict[str, Any], found: dict[str, np.ndarra
     from multitag.models.mlp import MLP
 
     where = directory / MODEL_JSON
+    check_architecture(arch, where)
     try:
-        module = MLP(int(arch["n_features"]), int(arch["n_labels"]),
-                     tuple(int(h) for h in arch["hidden"]), float(arch.get("dropout", 0.0)),
-                     linear_skip=bool(arch.get("linear_skip", False)))
+        with torch.device("meta"):  # shapes only: nothing allocated before they are checked
+            module = MLP(int(arch["n_features"]), int(arch["n_labels"]),
+                         tuple(int(h) for h in arch["hidden"]),
+                         float(arch.get("dropout", 0.0)),
+                         linear_skip=bool(arch.get("linear_skip", False)))
     except (KeyError, TypeError, ValueError) as err:
         raise ModelFileError(f"{where}: architecture must give n_features, n_labels and "
                              f"hidden as integers ({err})") from err
@@ -254,6 +271,7 @@ def _build_mlp(directory: Path, arch: dict[str, Any], found: dict[str, np.ndarra
     extra = sorted(set(found) - set(expected))
     if extra:
         raise ModelFileError(f"{directory / WEIGHTS}: unexpected tensors {extra}")
+    module = module.to_empty(device="cpu")
     module.load_state_dict({k: torch.from_numpy(np.array(v, dtype=np.float32))
                             for k, v in found.items()})
     return module

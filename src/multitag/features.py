@@ -255,12 +255,31 @@ def _check_state(state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     missing = [k for k in required if k not in state]
     if missing or state["mode"] not in SCALES:
         raise ModelFileError(f"preprocessor state lacks {missing or 'a valid mode'}")
-    d = len(state["feature_names"])
+    names, params = state["feature_names"], state["params"]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ModelFileError("preprocessor 'feature_names' must be a list of strings")
+    if not isinstance(params, dict):
+        raise ModelFileError("preprocessor 'params' must be a mapping")
+    d = len(names)
     for key in ("fill", "center", "scale"):
         if key in arrays and np.shape(arrays[key]) != (d,):
             raise ModelFileError(
                 f"preprocessor array {key!r} has shape {np.shape(arrays[key])}; expected ({d},)"
             )
+    missing = [k for k in _needed_arrays(state["mode"], params.get("impute"), d)
+               if k not in arrays]
+    if missing:
+        raise ModelFileError(f"preprocessor array(s) {', '.join(map(repr, missing))} missing "
+                             f"from the weights; mode {state['mode']!r} needs them")
+
+
+def _needed_arrays(mode: str, impute: object, d: int) -> list[str]:
+    """The arrays `fit` stores for this mode and imputation (none for zero columns)."""
+    if d == 0:
+        return []
+    needed = ["fill"] if impute != "none" else []
+    return needed + {"standard": ["center", "scale"], "maxabs": ["scale"],
+                     "tfidf": ["scale"]}.get(mode, [])
 
 
 def _fit_text(texts: list[str], params: dict[str, Any]) -> Any:

@@ -20,6 +20,7 @@ from multitag import __version__
 from multitag.body_limit import BodyLimit
 from multitag.bundle import ModelBundle
 from multitag.exceptions import ConfigError, MultitagError
+from multitag.serve_errors import body_problem, shown_names
 
 try:
     from fastapi import Body, FastAPI, Request
@@ -257,8 +258,7 @@ class _Predictor:
             unknown = [n for n in features if n not in self.spec.index]
             if unknown:
                 raise ConfigError(f"item {position}: unknown feature name(s) "
-                                  f"{', '.join(map(repr, unknown[:5]))}; GET /docs lists "
-                                  "the names")
+                                  f"{shown_names(unknown)}; GET /docs lists the names")
 
     def _dataset(self, items: list[Any]) -> Any:
         import scipy.sparse as sp
@@ -388,6 +388,9 @@ def _add_error_handlers(app: FastAPI) -> None:
             error = errors[0].get("ctx", {}).get("error", "invalid JSON")
             return _message(400, f"the body is not valid JSON: {error} (at character "
                                  f"{errors[0]['loc'][-1]})")
+        problem = body_problem(errors, request.headers.get("content-type"))
+        if problem is not None:
+            return _message(*problem)
         return JSONResponse(status_code=422, content={"detail": _plain(errors)})
 
     @app.exception_handler(MultitagError)

@@ -60,7 +60,7 @@ def labels_from_xml(xml_path: Path, header: Header, arff_path: Path) -> list[int
     for i, attr in enumerate(header.attributes):
         index.setdefault(attr.raw_name, i)
         index.setdefault(attr.name, i)
-    chosen: list[int] = []
+    chosen: dict[int, int] = {}
     for name, line in read_labels_xml(xml_path):
         found = index.get(name, index.get(_xml_unescape(name)))
         if found is None:
@@ -68,8 +68,13 @@ def labels_from_xml(xml_path: Path, header: Header, arff_path: Path) -> list[int
                 f"label {name!r} is not an attribute of {arff_path.name}; expected one of its "
                 "@attribute names", path=xml_path, line=line,
             )
-        chosen.append(found)
-    return sorted(set(chosen))
+        if found in chosen:
+            raise DataFormatError(
+                f"label {name!r} is listed twice (first on line {chosen[found]}); expected "
+                "each label once", path=xml_path, line=line,
+            )
+        chosen[found] = line
+    return sorted(chosen)
 
 
 def _xml_unescape(name: str) -> str:

@@ -66,6 +66,7 @@ def read_text(path: Path) -> tuple[str, tuple[str, ...]]:
     data = read_bytes(path)
     if not data.strip():
         raise DataFormatError("the file is empty; expected a header and data rows", path=path)
+    _check_not_binary(data, path)
     try:
         return data.decode("utf-8-sig"), ()
     except UnicodeDecodeError as err:
@@ -73,6 +74,23 @@ def read_text(path: Path) -> tuple[str, tuple[str, ...]]:
             f"{path.name}: not valid UTF-8 (byte {err.start}); read as Latin-1 instead",
         )
         return data.decode("latin-1"), notice
+
+
+_WIDE_BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32",
+              b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
+
+
+def _check_not_binary(data: bytes, path: Path) -> None:
+    """UTF-16/32 text or binary data (a NUL byte) is an error, not Latin-1 garbage."""
+    for bom, encoding in _WIDE_BOMS.items():
+        if data.startswith(bom):
+            raise DataFormatError(
+                f"the file is {encoding} text (byte-order mark); expected UTF-8: convert it, "
+                f"e.g. iconv -f {encoding} -t UTF-8", path=path, line=1)
+    nul = data.find(b"\x00", 0, 1 << 20)
+    if nul >= 0:
+        raise DataFormatError(
+            f"binary data (a NUL byte at offset {nul}); expected a text file", path=path)
 
 
 def base_name(path: Path) -> str:

@@ -17,12 +17,19 @@ from typing import Any
 import numpy as np
 
 from multitag.data.dataset import Dataset
-from multitag.data.reading import base_name, compression_of, decompression_errors, read_text
+from multitag.data.reading import (
+    base_name,
+    compression_of,
+    decompression_errors,
+    open_binary,
+    read_text,
+)
 from multitag.data.registry import ReaderOptions
 from multitag.exceptions import DataFormatError
 
 MAX_ONE_HOT_VALUES = 50
 _LINE = re.compile(r"line (\d+)")
+_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 _PANDAS_COMPRESSION = {"gz": "gzip", "bz2": "bz2", "xz": "xz"}
 
 
@@ -48,11 +55,30 @@ def _read_delimited(path: Path, options: ReaderOptions, sep: str) -> Dataset:
                               path=path, line=1) from err
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
         found = _LINE.search(str(err))
+        fields = _FIELDS.search(str(err))
+        problem = (f"row has {fields.group(3)} fields; expected {fields.group(1)} (one per "
+                   "header column)" if fields else
+                   f"not a valid {'CSV' if sep == ',' else 'TSV'} file: {str(err).strip()}")
         raise DataFormatError(
-            f"not a valid {'CSV' if sep == ',' else 'TSV'} file: {str(err).strip()}",
-            path=path, line=int(found.group(1)) if found else None,
+            problem, path=path, line=int(found.group(1)) if found else None,
         ) from err
+    if frame.shape[1] and frame.iloc[:, -1].isna().any():
+        _check_row_lengths(path, sep, frame.shape[1])
     return frame_to_dataset(frame, path, options, first_row_line=2)
+
+
+def _check_row_lengths(path: Path, sep: str, width: int) -> None:
+    """pandas pads a short row with missing values; here a short row is an error."""
+    import csv
+    import io
+
+    with open_binary(path) as raw, io.TextIOWrapper(raw, "utf-8", errors="replace") as text:
+        reader = csv.reader(text, delimiter=sep)
+        for record in reader:
+            if record and len(record) < width:
+                raise DataFormatError(
+                    f"row has {len(record)} fields; expected {width} (one per header column)",
+                    path=path, line=reader.line_num)
 
 
 def read_parquet(path: Path, options: ReaderOptions | None = None) -> Dataset:
@@ -89,6 +115,7 @@ def read_jsonl(path: Path, options: ReaderOptions | None = None) -> Dataset:
         lines.append(number)
     frame = pd.DataFrame.from_records(records)
     defaults = _jsonl_defaults(frame, options)
+    _check_jsonl_records(records, lines, defaults, options.tags_column is None, path)
     data = frame_to_dataset(frame, path, defaults, row_lines=np.asarray(lines))
     return replace(data, notices=notices + data.notices)
 
@@ -100,6 +127,27 @@ def _jsonl_defaults(frame: Any, options: ReaderOptions) -> ReaderOptions:
     if options.text_column is None and "text" in frame.columns:
         options = replace(options, text_column="text")
     return options
+
+
+def _check_jsonl_records(records: list[dict[str, Any]], lines: list[int],
+                         options: ReaderOptions, lists_only: bool, path: Path) -> None:
+    """Every record has the text (a string) and the labels (a list of names; with an explicit
+    --tags-column also a delimited string)."""
+    text, tags = options.text_column, options.tags_column
+    for record, line in zip(records, lines):
+        if text is not None and not isinstance(record.get(text), str):
+            got = "nothing" if text not in record else type(record[text]).__name__
+            raise DataFormatError(f"field {text!r} must be a string; got {got}",
+                                  path=path, line=line)
+        if tags is None:
+            continue
+        value = record.get(tags)
+        ok = isinstance(value, list) and all(
+            isinstance(t, str | int) and not isinstance(t, bool) for t in value)
+        if not ok and not (isinstance(value, str) and not lists_only):
+            got = "nothing" if tags not in record else json.dumps(value)[:60]
+            raise DataFormatError(f"field {tags!r} must be a list of label names like "
+                                  f'["a", "b"] ([] for none); got {got}', path=path, line=line)
 
 
 def frame_to_dataset(
@@ -226,6 +274,7 @@ def _features(
             blocks.append(series.to_numpy(dtype=np.float64).reshape(-1, 1))
             names.append(str(col))
             continue
+        _check_not_mostly_numeric(series, str(col), path, lines)
         block, block_names, notice = _categorical(series, str(col))
         if block is not None:
             blocks.append(block)
@@ -238,6 +287,20 @@ def _features(
         notices.append(f"{int(np.isnan(X).sum())} missing feature values; the preprocessor "
                        "imputes them")
     return X, names, tuple(notices), has_missing
+
+
+def _check_not_mostly_numeric(series: Any, name: str, path: Path, lines: np.ndarray) -> None:
+    """A column of numbers with a few stray words is an error, not a text column."""
+    import pandas as pd
+
+    present = series.notna().to_numpy()
+    numbers = pd.to_numeric(series, errors="coerce").notna().to_numpy()
+    words = present & ~numbers
+    if words.any() and numbers.sum() >= words.sum():
+        row = int(np.flatnonzero(words)[0])
+        raise DataFormatError(
+            f"column {name!r}: expected a number or an empty cell; got "
+            f"{str(series.iloc[row])[:40]!r}", path=path, line=int(lines[row]) or None)
 
 
 def _categorical(series: Any, name: str) -> tuple[np.ndarray | None, list[str], str]:
