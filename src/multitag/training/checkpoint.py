@@ -83,11 +83,18 @@ class Checkpointer(Callback):
     def request_stop(self) -> None:
         self._stop = True
 
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop
+
+    def exists(self) -> bool:
+        return bool(list_checkpoints(self.directory))
+
     # -- callback hooks ----------------------------------------------------------------------
     def on_loop_start(self, trainer: Trainer, state: TrainState) -> None:
         self._last_save = time.monotonic()
         if not self.resume:
-            if list_checkpoints(self.directory):
+            if self.exists():
                 raise CheckpointError(
                     f"{self.directory}: holds a checkpoint of an unfinished run; resume it "
                     "(--resume) or remove that directory to start over")
@@ -195,17 +202,16 @@ def describe_run(trainer: Trainer, state: TrainState, run_info: dict[str, Any]) 
     }
 
 
+def check_run_info(snapshot: Snapshot, run_info: dict[str, Any]) -> None:
+    """Refuse a resume whose run description (e.g. CLI options) differs from the checkpoint's."""
+    _compare(snapshot, "run", "options", _plain(run_info))
+
+
 def check_same_run(snapshot: Snapshot, current: dict[str, Any]) -> None:
     """Refuse a resume whose options, data or network differ from the checkpoint's."""
     saved = snapshot.meta
-    for key, what in (("run", "options"), ("config", "training configuration")):
-        old, new = saved.get(key, {}), current[key]
-        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-        if changed:
-            detail = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:4])
-            raise CheckpointError(
-                f"{snapshot.path.parent}: cannot resume: the {what} differ from the "
-                f"checkpoint's ({detail}); rerun with the original options or start over")
+    _compare(snapshot, "run", "options", current["run"])
+    _compare(snapshot, "config", "training configuration", current["config"])
     if saved.get("parameters") != current["parameters"]:
         raise CheckpointError(f"{snapshot.path.parent}: cannot resume: the network's shape "
                               "differs from the checkpoint's")
@@ -213,6 +219,17 @@ def check_same_run(snapshot: Snapshot, current: dict[str, Any]) -> None:
         raise CheckpointError(
             f"{snapshot.path.parent}: cannot resume: the training data differ from the data "
             "the checkpoint was trained on (same file, reader options and seed are needed)")
+
+
+def _compare(snapshot: Snapshot, key: str, what: str, new: dict[str, Any]) -> None:
+    old = snapshot.meta.get(key) or {}
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if changed:
+        detail = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:4])
+        raise CheckpointError(
+            f"{snapshot.path.parent}: cannot resume: the {what} differ from the checkpoint's "
+            f"({detail}); rerun with the original options, or remove that directory to start "
+            "over")
 
 
 def data_fingerprint(state: TrainState) -> str:
