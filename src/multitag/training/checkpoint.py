@@ -79,6 +79,7 @@ class Checkpointer(Callback):
     notices: list[str] = field(default_factory=list, init=False)
     _stop: bool = field(default=False, init=False)
     _last_save: float = field(default=0.0, init=False)
+    _run: dict[str, Any] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self.directory = Path(self.directory)
@@ -96,6 +97,7 @@ class Checkpointer(Callback):
     # -- callback hooks ----------------------------------------------------------------------
     def on_loop_start(self, trainer: Trainer, state: TrainState) -> None:
         self._last_save = time.monotonic()
+        self._run = describe_run(trainer, state, self.run_info)
         if not self.resume:
             if self.exists():
                 raise CheckpointError(
@@ -103,7 +105,7 @@ class Checkpointer(Callback):
                     "(--resume) or remove that directory to start over")
             return
         snapshot = self.latest()
-        check_same_run(snapshot, describe_run(trainer, state, self.run_info))
+        check_same_run(snapshot, self._run)
         restore(state, snapshot)
         self.resumed_from = self.last_epoch = snapshot.epoch
 
@@ -122,7 +124,7 @@ class Checkpointer(Callback):
     def save(self, trainer: Trainer, state: TrainState) -> Path:
         """Write the state after `state.epoch` atomically; drop all but the newest `keep`."""
         tensors, meta = capture(state)
-        meta.update(describe_run(trainer, state, self.run_info))
+        meta.update(self._run or describe_run(trainer, state, self.run_info))
         path = write_checkpoint(self.directory, f"epoch-{state.epoch:06d}", tensors, meta)
         prune(self.directory, self.keep)
         self.last_epoch, self._last_save = state.epoch, time.monotonic()
