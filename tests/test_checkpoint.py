@@ -154,3 +154,13 @@ def test_same_seed_same_estimator_weights_and_thresholds() -> None:
     assert np.array_equal(fits[0].thresholds_, fits[1].thresholds_)
     assert fits[0].history_[-1]["valid_loss"] == fits[1].history_[-1]["valid_loss"]
     assert not _same_weights(fits[0].module_, fits[2].module_)
+
+
+def test_one_checkpointer_follows_one_network_only(tmp_path: Path) -> None:
+    from multitag.models.estimator import MultiLabelMLP
+
+    X, Y = _data()
+    model = MultiLabelMLP((8,), epochs=2, ensemble=2, n_jobs=1, random_state=0,
+                          callbacks=[Checkpointer(tmp_path)])
+    with pytest.raises(CheckpointError, match="covers one training run"):
+        model.fit(X, Y)

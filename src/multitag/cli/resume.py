@@ -27,7 +27,8 @@ INTERRUPTED_EXIT_CODE = 130
 
 def prepare(out: Path, options: Any, resume: bool, every: int,
             minutes: float | None) -> Any:
-    """Check `out` before any data is read and return the training's `Checkpointer`."""
+    """Check `out` before any data is read and return the training's `Checkpointer` (None for
+    an ensemble of several networks: checkpoints cover one network's training)."""
     from multitag.bundle import CHECKPOINT_DIR, MODEL_JSON, WEIGHTS
     from multitag.fileio import check_replaceable
     from multitag.training.checkpoint import Checkpointer, check_run_info
@@ -36,6 +37,11 @@ def prepare(out: Path, options: Any, resume: bool, every: int,
         raise CheckpointError("`--checkpoint-every` must be >= 0 (0: never) and "
                               f"`--checkpoint-minutes` > 0; got {every} and {minutes}")
     check_replaceable(out, (MODEL_JSON, WEIGHTS), "model directory", (CHECKPOINT_DIR,))
+    if getattr(options, "ensemble", 1) > 1:
+        if resume:
+            raise CheckpointError("--resume is not available for an ensemble of several "
+                                  "networks (checkpoints cover one network)")
+        return None
     checkpointer = Checkpointer(out / CHECKPOINT_DIR, every=every, minutes=minutes,
                                 resume=resume, run_info=asdict(options))
     if not resume:
@@ -59,6 +65,10 @@ def prepare(out: Path, options: Any, resume: bool, every: int,
 @contextmanager
 def guarded(checkpointer: Any) -> Iterator[None]:
     """Ctrl-C stops after the epoch with a checkpoint (exit 130); divergence names it."""
+    if checkpointer is None:
+        yield
+        return
+
     def on_sigint(signum: int, frame: Any) -> None:
         if checkpointer.stop_requested:
             raise KeyboardInterrupt

@@ -80,6 +80,7 @@ class Checkpointer(Callback):
     _stop: bool = field(default=False, init=False)
     _last_save: float = field(default=0.0, init=False)
     _run: dict[str, Any] = field(default_factory=dict, init=False)
+    _fits: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         self.directory = Path(self.directory)
@@ -96,6 +97,10 @@ class Checkpointer(Callback):
 
     # -- callback hooks ----------------------------------------------------------------------
     def on_loop_start(self, trainer: Trainer, state: TrainState) -> None:
+        self._fits += 1
+        if self._fits > 1:
+            raise CheckpointError("a Checkpointer covers one training run; it cannot follow "
+                                  "several networks (an ensemble) into one directory")
         self._last_save = time.monotonic()
         self._run = describe_run(trainer, state, self.run_info)
         if not self.resume:
