@@ -26,14 +26,26 @@ class _Crash(Exception):
 
 
 class _CrashAfter(Callback):
-    """Stands in for a killed process: stops the loop after `epoch` completed epochs."""
+    """Stands in for a killed process: stops the loop after `epoch` completed epochs (of the
+    network trained with `seed`, if given)."""
 
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
+    def __init__(self, epoch: int, seed: int | None = None) -> None:
+        self.epoch, self.seed = epoch, seed
 
     def on_epoch_complete(self, trainer, state) -> None:
-        if state.epoch == self.epoch:
+        if state.epoch == self.epoch and self.seed in (None, trainer.config.seed):
             raise _Crash
+
+
+class _Counter(Callback):
+    """Counts the epochs each network (by seed) trains in this run."""
+
+    def __init__(self) -> None:
+        self.epochs: dict[int, int] = {}
+
+    def on_epoch_complete(self, trainer, state) -> None:
+        seed = trainer.config.seed
+        self.epochs[seed] = self.epochs.get(seed, 0) + 1
 
 
 def _data(rows: int = 240) -> tuple[np.ndarray, np.ndarray]:
@@ -65,10 +77,12 @@ def test_resume_is_bit_identical(tmp_path: Path, dropout: float) -> None:
     reference, ref_result = _fit(dropout=dropout)
     with pytest.raises(_Crash):
         _fit([Checkpointer(tmp_path), _CrashAfter(3)], dropout=dropout)
-    assert [p.name for p in list_checkpoints(tmp_path)] == ["epoch-000003", "epoch-000002"]
-    checkpointer = Checkpointer(tmp_path, resume=True)
-    resumed, result = _fit([checkpointer], dropout=dropout)
+    assert [p.name for p in list_checkpoints(tmp_path / "seed-1")] == [
+        "epoch-000003", "epoch-000002"]
+    checkpointer, counter = Checkpointer(tmp_path, resume=True), _Counter()
+    resumed, result = _fit([checkpointer, counter], dropout=dropout)
     assert checkpointer.resumed_from == 3
+    assert counter.epochs[1] == len(ref_result.history) - 3  # only the epochs after the 3rd
     assert _same_weights(reference, resumed)
     assert [r["train_loss"] for r in result.history] == [
         r["train_loss"] for r in ref_result.history]
@@ -78,13 +92,13 @@ def test_resume_is_bit_identical(tmp_path: Path, dropout: float) -> None:
 
 def test_checkpoint_files_are_safetensors_and_json(tmp_path: Path) -> None:
     _fit([Checkpointer(tmp_path, every=4)], epochs=8, early_stopping_patience=None)
-    newest = list_checkpoints(tmp_path)[0]
+    newest = list_checkpoints(tmp_path / "seed-1")[0]
     assert newest.name == "epoch-000008"
     assert sorted(p.name for p in newest.iterdir()) == [META_FILE, STATE_FILE]
     meta = json.loads((newest / META_FILE).read_text())
     assert meta["epoch"] == 8 and len(meta["history"]) == 8
     assert meta["config"]["seed"] == 1
-    assert not list(tmp_path.glob(".*")), "no staging leftovers"
+    assert not list(tmp_path.glob("*/.*")), "no staging leftovers"
     assert b"\x80\x04" not in (newest / STATE_FILE).read_bytes()[:8]  # not a pickle
 
 
@@ -92,7 +106,7 @@ def test_damaged_newest_checkpoint_falls_back_to_the_previous(tmp_path: Path) ->
     reference, _ = _fit()
     with pytest.raises(_Crash):
         _fit([Checkpointer(tmp_path), _CrashAfter(4)])
-    state = tmp_path / "epoch-000004" / STATE_FILE
+    state = tmp_path / "seed-1" / "epoch-000004" / STATE_FILE
     state.write_bytes(state.read_bytes()[:-7])  # truncated
     checkpointer = Checkpointer(tmp_path, resume=True)
     resumed, _ = _fit([checkpointer])
@@ -105,8 +119,8 @@ def test_damaged_newest_checkpoint_falls_back_to_the_previous(tmp_path: Path) ->
 def test_every_checkpoint_damaged_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(_Crash):
         _fit([Checkpointer(tmp_path), _CrashAfter(2)])
-    (tmp_path / "epoch-000002" / META_FILE).write_text("{not json")
-    (tmp_path / "epoch-000001" / STATE_FILE).write_bytes(b"\x00" * 20)
+    (tmp_path / "seed-1" / "epoch-000002" / META_FILE).write_text("{not json")
+    (tmp_path / "seed-1" / "epoch-000001" / STATE_FILE).write_bytes(b"\x00" * 20)
     with pytest.raises(CheckpointError, match=r"every checkpoint is damaged.*unreadable or "
                        r"damaged.*SHA-256 does not match"):
         _fit([Checkpointer(tmp_path, resume=True)])
@@ -141,7 +155,7 @@ def test_stop_request_saves_and_interrupts(tmp_path: Path) -> None:
     with pytest.raises(TrainingInterrupted, match="after epoch 2") as caught:
         _fit([StopIn(), checkpointer])
     assert caught.value.epoch == 2
-    assert [p.name for p in list_checkpoints(tmp_path)] == ["epoch-000002"]
+    assert [p.name for p in list_checkpoints(tmp_path / "seed-1")] == ["epoch-000002"]
 
 
 def test_same_seed_same_estimator_weights_and_thresholds() -> None:
@@ -156,11 +170,23 @@ def test_same_seed_same_estimator_weights_and_thresholds() -> None:
     assert not _same_weights(fits[0].module_, fits[2].module_)
 
 
-def test_one_checkpointer_follows_one_network_only(tmp_path: Path) -> None:
+
+def test_ensemble_trained_in_turn_resumes_each_network(tmp_path: Path) -> None:
     from multitag.models.estimator import MultiLabelMLP
 
     X, Y = _data()
-    model = MultiLabelMLP((8,), epochs=2, ensemble=2, n_jobs=1, random_state=0,
-                          callbacks=[Checkpointer(tmp_path)])
-    with pytest.raises(CheckpointError, match="covers one training run"):
-        model.fit(X, Y)
+
+    def fit(*callbacks):
+        return MultiLabelMLP((8,), epochs=5, ensemble=3, n_jobs=1, dropout=0.1,
+                             random_state=4, callbacks=list(callbacks)).fit(X, Y)
+
+    reference = fit()
+    with pytest.raises(_Crash):  # the second network (seed 5) dies after its 2nd epoch
+        fit(Checkpointer(tmp_path), _CrashAfter(2, seed=5))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seed-4", "seed-5"]
+    counter = _Counter()
+    resumed = fit(Checkpointer(tmp_path, resume=True), counter)
+    done = [len(r.history) for r in reference.member_results_]
+    assert counter.epochs == {5: done[1] - 2, 6: done[2]}  # seed 4 had finished
+    assert _same_weights(reference.module_, resumed.module_)
+    assert np.array_equal(reference.predict_proba(X), resumed.predict_proba(X))

@@ -40,7 +40,7 @@ def train_csv(tmp_path_factory) -> Path:
 
 def _args(data: Path, out: Path, *extra: str) -> list[str]:
     return ["train", str(data), "--label-prefix", "y", "--out", str(out), "--epochs", "40",
-            "--hidden", "64", "--quiet", *extra]
+            "--hidden", "64", "--ensemble", "1", "--patience", "none", "--quiet", *extra]
 
 
 def _spawn(args: list[str]) -> subprocess.Popen:
@@ -52,7 +52,7 @@ def _spawn(args: list[str]) -> subprocess.Popen:
 
 def _wait_for_checkpoint(process: subprocess.Popen, out: Path) -> None:
     deadline = time.monotonic() + 120
-    while not list((out / "checkpoint").glob("epoch-*")):
+    while not list((out / "checkpoint").glob("seed-*/epoch-*")):
         assert process.poll() is None, "training ended before its first checkpoint"
         assert time.monotonic() < deadline, "no checkpoint appeared"
         time.sleep(0.02)
@@ -101,7 +101,7 @@ def test_ctrl_c_saves_a_checkpoint_exits_130_and_resumes(train_csv, reference, t
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("interrupted; resume with: multitag train ")
     assert err.strip().endswith("--resume")
-    assert list((out / "checkpoint").glob("epoch-*"))
+    assert list((out / "checkpoint").glob("seed-*/epoch-*"))
     code, err = _main(_args(train_csv, out, "--resume"), capsys)
     assert code == 0, err
     assert (out / "weights.safetensors").read_bytes() == reference
@@ -134,7 +134,7 @@ def test_divergence_keeps_the_last_good_checkpoint(train_csv, tmp_path, monkeypa
     assert code == 2 and "unfinished run; continue it with --resume" in err
     code, err = _main([*args, "--resume", "--learning-rate", "0.01"], capsys)
     assert code == 2 and "learning_rate: 0.001 -> 0.01" in err
-    for state in (out / "checkpoint").glob("epoch-*/state.safetensors"):
+    for state in (out / "checkpoint").glob("seed-*/epoch-*/state.safetensors"):
         state.write_bytes(state.read_bytes()[:100])
     code, err = _main([*args, "--resume"], capsys)
     assert code == 2 and "every checkpoint is damaged" in err and "SHA-256" in err

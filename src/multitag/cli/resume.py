@@ -4,11 +4,13 @@ Checkpoints live in `OUT/checkpoint/` (the model directory being trained); the s
 of the model replaces `OUT` as a whole, which removes them. Ctrl-C asks training to stop after
 the current epoch, saves a checkpoint there and exits with code 130; a second Ctrl-C stops at
 once (the previous checkpoint is kept). A diverged run exits 2 (a usage problem: the learning
-rate) and keeps its last good checkpoint.
+rate) and keeps its last good checkpoint. Networks trained in parallel worker processes (an
+ensemble on several cores) are not checkpointed: Ctrl-C stops them at once.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
 import signal
 import sys
@@ -27,8 +29,7 @@ INTERRUPTED_EXIT_CODE = 130
 
 def prepare(out: Path, options: Any, resume: bool, every: int,
             minutes: float | None) -> Any:
-    """Check `out` before any data is read and return the training's `Checkpointer` (None for
-    an ensemble of several networks: checkpoints cover one network's training)."""
+    """Check `out` before any data is read and return the training's `Checkpointer`."""
     from multitag.bundle import CHECKPOINT_DIR, MODEL_JSON, WEIGHTS
     from multitag.fileio import check_replaceable
     from multitag.training.checkpoint import Checkpointer, check_run_info
@@ -37,11 +38,6 @@ def prepare(out: Path, options: Any, resume: bool, every: int,
         raise CheckpointError("`--checkpoint-every` must be >= 0 (0: never) and "
                               f"`--checkpoint-minutes` > 0; got {every} and {minutes}")
     check_replaceable(out, (MODEL_JSON, WEIGHTS), "model directory", (CHECKPOINT_DIR,))
-    if getattr(options, "ensemble", 1) > 1:
-        if resume:
-            raise CheckpointError("--resume is not available for an ensemble of several "
-                                  "networks (checkpoints cover one network)")
-        return None
     checkpointer = Checkpointer(out / CHECKPOINT_DIR, every=every, minutes=minutes,
                                 resume=resume, run_info=asdict(options))
     if not resume:
@@ -65,12 +61,11 @@ def prepare(out: Path, options: Any, resume: bool, every: int,
 @contextmanager
 def guarded(checkpointer: Any) -> Iterator[None]:
     """Ctrl-C stops after the epoch with a checkpoint (exit 130); divergence names it."""
-    if checkpointer is None:
-        yield
-        return
+    parent = os.getpid()
 
     def on_sigint(signum: int, frame: Any) -> None:
-        if checkpointer.stop_requested:
+        # At once: a second Ctrl-C, forked workers, or no network being checkpointed here.
+        if checkpointer.stop_requested or os.getpid() != parent or checkpointer.network is None:
             raise KeyboardInterrupt
         checkpointer.request_stop()
         typer.echo("\nstopping after this epoch to save a checkpoint (Ctrl-C again to stop "
@@ -88,8 +83,8 @@ def guarded(checkpointer: Any) -> Iterator[None]:
 
 
 def _exit_interrupted(checkpointer: Any) -> None:
-    if checkpointer.last_epoch is None:
-        typer.echo("interrupted before the first checkpoint; nothing to resume", err=True)
+    if not checkpointer.exists():
+        typer.echo("interrupted before any checkpoint; nothing to resume", err=True)
     else:
         args = [a for a in sys.argv[1:] if a != "--resume"]
         typer.echo(f"interrupted; resume with: multitag {shlex.join(args)} --resume", err=True)
@@ -100,5 +95,5 @@ def _kept(checkpointer: Any) -> str:
     if checkpointer.last_epoch is None:
         return "no checkpoint had been saved"
     return (f"the last good checkpoint (epoch {checkpointer.last_epoch}) is kept in "
-            f"{checkpointer.directory}; remove it to start over")
+            f"{checkpointer.network}; remove {checkpointer.directory} to start over")
 

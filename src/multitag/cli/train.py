@@ -79,7 +79,7 @@ def train(
     test_data = load(test, reader) if test is not None else None
     callbacks = [] if quiet else [_progress()]
     with checkpoints.guarded(checkpointer):
-        outcome = train_model(train_data, options, [*callbacks, *filter(None, [checkpointer])])
+        outcome = train_model(train_data, options, [*callbacks, checkpointer])
     for notice in outcome.notices:
         typer.echo(f"notice: {notice}", err=True)
     payload = {"fit_seconds": outcome.fit_seconds}

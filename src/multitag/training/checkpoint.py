@@ -1,6 +1,6 @@
 """Training checkpoints: stop at any moment, resume exactly where the run stopped, no pickle.
 
-A checkpoint is a directory `epoch-NNNNNN/` holding
+A checkpoint is a directory `seed-S/epoch-NNNNNN/` (S: the network's seed) holding
 - `state.safetensors`: module weights (`module.`), optimizer tensors (`optim.`), the best weights
   so far (`best.`) and the RNG states as uint8 tensors (`rng.shuffle`, `rng.torch`);
 - `checkpoint.json`: epoch, best loss, early-stopping counter, learning rate (inside the optimizer
@@ -60,7 +60,9 @@ class Snapshot:
 @dataclass
 class Checkpointer(Callback):
     """Saves the training state every `every` epochs and/or `minutes` minutes (checked at epoch
-    ends) into `directory`; with `resume`, restores the newest good checkpoint before training.
+    ends) into `directory/seed-S/` (S: the network's training seed, so that the networks of an
+    ensemble trained one after another each keep their own); with `resume`, a network whose
+    directory holds a checkpoint restores the newest good one before training.
 
     `run_info` (JSON) describes the run beyond the training configuration, e.g. the CLI's
     options: a resume whose configuration, run description or training data differ is refused.
@@ -74,13 +76,13 @@ class Checkpointer(Callback):
     resume: bool = False
     run_info: dict[str, Any] = field(default_factory=dict)
     keep: int = 2
+    network: Path | None = field(default=None, init=False)
     last_epoch: int | None = field(default=None, init=False)
     resumed_from: int | None = field(default=None, init=False)
     notices: list[str] = field(default_factory=list, init=False)
     _stop: bool = field(default=False, init=False)
     _last_save: float = field(default=0.0, init=False)
     _run: dict[str, Any] = field(default_factory=dict, init=False)
-    _fits: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         self.directory = Path(self.directory)
@@ -93,26 +95,26 @@ class Checkpointer(Callback):
         return self._stop
 
     def exists(self) -> bool:
-        return bool(list_checkpoints(self.directory))
+        """Whether any network has a checkpoint in `directory`."""
+        return any(list_checkpoints(d) for d in self._network_dirs())
 
     # -- callback hooks ----------------------------------------------------------------------
     def on_loop_start(self, trainer: Trainer, state: TrainState) -> None:
-        self._fits += 1
-        if self._fits > 1:
-            raise CheckpointError("a Checkpointer covers one training run; it cannot follow "
-                                  "several networks (an ensemble) into one directory")
+        self.network = self.directory / f"seed-{trainer.config.seed}"
+        self.last_epoch = self.resumed_from = None
         self._last_save = time.monotonic()
         self._run = describe_run(trainer, state, self.run_info)
-        if not self.resume:
-            if self.exists():
+        if list_checkpoints(self.network):
+            if not self.resume:
                 raise CheckpointError(
                     f"{self.directory}: holds a checkpoint of an unfinished run; resume it "
                     "(--resume) or remove that directory to start over")
-            return
-        snapshot = self.latest()
-        check_same_run(snapshot, self._run)
-        restore(state, snapshot)
-        self.resumed_from = self.last_epoch = snapshot.epoch
+            snapshot = self.latest(self.network)
+            check_same_run(snapshot, self._run)
+            restore(state, snapshot)
+            self.resumed_from = self.last_epoch = snapshot.epoch
+        elif self.resume and not self.exists():
+            raise CheckpointError(f"{self.directory}: no checkpoint to resume from")
 
     def on_epoch_complete(self, trainer: Trainer, state: TrainState) -> None:
         due = bool(self.every) and state.epoch % self.every == 0
@@ -122,22 +124,26 @@ class Checkpointer(Callback):
             self.save(trainer, state)
         if self._stop:
             raise TrainingInterrupted(
-                f"interrupted after epoch {state.epoch}; checkpoint saved in {self.directory}",
-                epoch=state.epoch, checkpoint=self.directory)
+                f"interrupted after epoch {state.epoch}; checkpoint saved in {self.network}",
+                epoch=state.epoch, checkpoint=self.network)
 
     # -- saving and loading ------------------------------------------------------------------
     def save(self, trainer: Trainer, state: TrainState) -> Path:
         """Write the state after `state.epoch` atomically; drop all but the newest `keep`."""
         tensors, meta = capture(state)
-        meta.update(self._run or describe_run(trainer, state, self.run_info))
-        path = write_checkpoint(self.directory, f"epoch-{state.epoch:06d}", tensors, meta)
-        prune(self.directory, self.keep)
+        meta.update(self._run)
+        path = write_checkpoint(self.network, f"epoch-{state.epoch:06d}", tensors, meta)
+        prune(self.network, self.keep)
         self.last_epoch, self._last_save = state.epoch, time.monotonic()
         return path
 
-    def latest(self) -> Snapshot:
-        """The newest checkpoint that reads back intact; damaged newer ones become notices."""
-        found = list_checkpoints(self.directory)
+    def latest(self, network: Path | None = None) -> Snapshot:
+        """The newest checkpoint of `network` (default: the first network that has one) that
+        reads back intact; damaged newer ones become notices."""
+        if network is None:
+            network = next((d for d in self._network_dirs() if list_checkpoints(d)),
+                           self.directory)
+        found = list_checkpoints(network)
         if not found:
             raise CheckpointError(f"{self.directory}: no checkpoint to resume from (training "
                                   "finished, or never reached the end of an epoch)")
@@ -151,8 +157,12 @@ class Checkpointer(Callback):
             self.notices.extend(f"{p}; resuming from epoch {snapshot.epoch} instead"
                                 for p in problems)
             return snapshot
-        raise CheckpointError(f"{self.directory}: every checkpoint is damaged: "
-                              + "; ".join(problems))
+        raise CheckpointError(f"{network}: every checkpoint is damaged: " + "; ".join(problems))
+
+    def _network_dirs(self) -> list[Path]:
+        if not self.directory.is_dir():
+            return []
+        return sorted(d for d in self.directory.glob("seed-*") if d.is_dir())
 
 
 def list_checkpoints(directory: str | Path) -> list[Path]:
