@@ -31,6 +31,7 @@ FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 MODEL_JSON = "model.json"
 WEIGHTS = "weights.safetensors"
+CHECKPOINT_DIR = "checkpoint"  # training checkpoints; replaced with the directory
 _NETWORK_PREFIX = "network."
 _PREPROCESSOR_PREFIX = "preprocessor."
 _REQUIRED_KEYS = {"format": str, "format_version": int, "multitag_version": str,
@@ -96,7 +97,8 @@ class ModelBundle:
         from multitag.fileio import staged_directory
 
         description, tensors = self._to_files()
-        with staged_directory(directory, (MODEL_JSON, WEIGHTS), "model directory") as staging:
+        with staged_directory(directory, (MODEL_JSON, WEIGHTS), "model directory",
+                              allowed_dirs=(CHECKPOINT_DIR,)) as staging:
             save_file(tensors, str(staging / WEIGHTS), metadata={"format": FORMAT_NAME})
             (staging / MODEL_JSON).write_text(
                 json.dumps(description, indent=2, allow_nan=False) + "\n", encoding="utf-8")

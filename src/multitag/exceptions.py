@@ -37,3 +37,16 @@ class ModelFileError(MultitagError, ValueError):
 
 class TrainingError(MultitagError, RuntimeError):
     """Training cannot go on (for example the loss became NaN)."""
+
+
+class CheckpointError(MultitagError, ValueError):
+    """A training checkpoint is missing, damaged, or belongs to a different run."""
+
+
+class TrainingInterrupted(MultitagError):
+    """Training stopped on request (Ctrl-C) after saving a checkpoint to resume from."""
+
+    def __init__(self, message: str, *, epoch: int, checkpoint: object) -> None:
+        super().__init__(message)
+        self.epoch = epoch
+        self.checkpoint = checkpoint

@@ -43,14 +43,17 @@ def atomic_write_json(path: str | Path, payload: Any) -> None:
     atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
-def check_replaceable(target: Path, allowed_names: Collection[str], what: str) -> None:
-    """Refuse to replace a file, or a directory holding anything but `allowed_names` files."""
+def check_replaceable(target: Path, allowed_names: Collection[str], what: str,
+                      allowed_dirs: Collection[str] = ()) -> None:
+    """Refuse to replace a file, or a directory holding anything but `allowed_names` files
+    (and `allowed_dirs` subdirectories, such as a model directory's training checkpoint)."""
     if target.exists() and not target.is_dir():
         raise ConfigError(f"{target}: exists and is not a directory; give a directory path "
                           f"for the {what}")
     if target.is_dir():
-        foreign = sorted(p.name for p in target.iterdir()
-                         if p.name not in allowed_names or not p.is_file())
+        foreign = sorted(p.name for p in target.iterdir() if not (
+            (p.name in allowed_names and p.is_file())
+            or (p.name in allowed_dirs and p.is_dir() and not p.is_symlink())))
         if foreign:
             raise ConfigError(
                 f"{target}: exists and holds files that are not part of a {what} "
@@ -60,7 +63,7 @@ def check_replaceable(target: Path, allowed_names: Collection[str], what: str) -
 
 @contextmanager
 def staged_directory(target: str | Path, allowed_names: Collection[str],
-                     what: str) -> Iterator[Path]:
+                     what: str, allowed_dirs: Collection[str] = ()) -> Iterator[Path]:
     """Yield a temporary directory beside `target`; on success it replaces `target`.
 
     An existing `target` is checked first (see `check_replaceable`) and kept until the new
@@ -68,7 +71,7 @@ def staged_directory(target: str | Path, allowed_names: Collection[str],
     left as it was.
     """
     target = Path(os.path.abspath(target))
-    check_replaceable(target, allowed_names, what)
+    check_replaceable(target, allowed_names, what, allowed_dirs)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:

@@ -66,7 +66,8 @@ def entry_point() -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the app and map errors to exit codes (raises SystemExit, like any CLI main)."""
     try:
-        app(args=list(argv) if argv is not None else None, standalone_mode=False)
+        # Without standalone mode, click returns a `typer.Exit`'s code instead of raising it.
+        code = app(args=list(argv) if argv is not None else None, standalone_mode=False)
     except MultitagError as err:
         _fail(str(err))
     except typer.Abort:
@@ -78,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         _fail(format_message() if format_message else str(err), code=2)
     except OSError as err:
         _fail(f"{getattr(err, 'filename', '') or ''}: {err.strerror or err}".lstrip(": "))
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)
 
 
 def _fail(message: str, code: int = 2) -> None:

@@ -32,7 +32,7 @@ class ProgressCallback(Callback):
 
     def on_epoch_end(self, trainer: Any, record: dict[str, float]) -> None:
         text = format_losses(record)
-        self._progress.update(self._task, advance=1, losses=text)
+        self._progress.update(self._task, completed=record["epoch"], losses=text)
         if record["epoch"] == 1 or record["epoch"] % self._every == 0:
             self._progress.console.print(f"  epoch {record['epoch']:>4}  {text}",
                                          highlight=False)

@@ -53,11 +53,17 @@ def train(
     objective: str = typer.Option("micro_f1", help="What tuning maximises: micro_f1, "
                                   "macro_f1, samples_f1, hamming."),
     seed: int = typer.Option(0, help="Seed of splits, weights and shuffling."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run whose "
+                                "checkpoint is in OUT/checkpoint (same data and options)."),
+    checkpoint_every: int = typer.Option(1, help="Checkpoint every N epochs (0: never)."),
+    checkpoint_minutes: float = typer.Option(None, help="Also checkpoint when this many "
+                                             "minutes have passed since the last one."),
     metrics_json: Path = METRICS_JSON_OPTION,
     quiet: bool = QUIET_OPTION,
     reader: ReaderOptions = ro.READER,
 ) -> None:
     """Train a network on TRAIN and save it as a model directory."""
+    from multitag.cli import resume as checkpoints
     from multitag.data import load
     from multitag.workflow import TrainOptions, evaluate_model, train_model
 
@@ -69,10 +75,13 @@ def train(
         early_stopping_monitor=early_stopping,
         early_stopping_patience=_auto_int(patience, "--patience", allow_none=True),
         validation_split=validation_split, decision=decision, objective=objective, seed=seed)
+    checkpointer = checkpoints.prepare(out, options, resume, checkpoint_every,
+                                       checkpoint_minutes)
     train_data = load(path, reader)
     test_data = load(test, reader) if test is not None else None
     callbacks = [] if quiet else [_progress()]
-    outcome = train_model(train_data, options, callbacks)
+    with checkpoints.guarded(checkpointer):
+        outcome = train_model(train_data, options, [*callbacks, checkpointer])
     for notice in outcome.notices:
         typer.echo(f"notice: {notice}", err=True)
     payload = {"fit_seconds": outcome.fit_seconds}

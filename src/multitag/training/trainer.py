@@ -42,6 +42,12 @@ class Callback:
 
     def on_train_end(self, trainer: Trainer, result: TrainResult) -> None: ...
 
+    def on_loop_start(self, trainer: Trainer, state: TrainState) -> None:
+        """Before the first epoch; may restore a saved `state` (see training.checkpoint)."""
+
+    def on_epoch_complete(self, trainer: Trainer, state: TrainState) -> None:
+        """After an epoch's bookkeeping (learning rate, best weights, early stopping)."""
+
 
 @dataclass
 class TrainResult:
@@ -54,6 +60,23 @@ class TrainResult:
     stopped_early: bool = False
     fast_path: bool = False
     pos_weight: list[float] | None = None
+
+
+@dataclass
+class TrainState:
+    """Everything the loop carries from one epoch to the next: what a checkpoint saves."""
+
+    module: nn.Module
+    optimizer: FusedAdam
+    generator: torch.Generator
+    result: TrainResult
+    train: _TensorData
+    valid: _TensorData | None
+    epoch: int = 0
+    best_loss: float = math.inf
+    best_state: dict[str, torch.Tensor] | None = None
+    waited: int = 0
+    elapsed: float = 0.0
 
 
 class Trainer:
@@ -81,52 +104,61 @@ class Trainer:
 
     def _fit(self, module, X, Y, X_valid, Y_valid, threads) -> TrainResult:
         cfg = self.config
-        started = time.perf_counter()
-        generator = torch.Generator().manual_seed(cfg.seed)
         train = _TensorData(X, Y)
         valid = _TensorData(X_valid, Y_valid) if X_valid is not None else None
         loss = cfg.loss.build(train.Y)
         fast = fast_backprop.FastBackprop(module, loss) if fast_backprop.supports(
             module, train.dense_batches) else None
-        optimizer = make_optimizer(module, cfg)
         result = TrainResult(threads=threads, fast_path=fast is not None,
                              pos_weight=_as_list(getattr(loss, "pos_weight", None)))
-        best_loss, best_state, waited = math.inf, None, 0
+        state = TrainState(module, make_optimizer(module, cfg),
+                           torch.Generator().manual_seed(cfg.seed), result, train, valid)
+        for callback in self.callbacks:
+            callback.on_loop_start(self, state)
+        started = time.perf_counter() - state.elapsed
         for callback in self.callbacks:
             callback.on_train_begin(self, cfg.epochs)
-        for epoch in range(1, cfg.epochs + 1):
-            module.train()
-            train_loss = self.train_epoch(module, optimizer, train, generator, fast, epoch, loss)
-            record = {"epoch": epoch, "train_loss": train_loss}
-            if valid is not None:
-                record["valid_loss"] = self.validation_loss(module, valid, loss)
-                if self.scorer is not None:
-                    record["valid_score"] = self.validation_score(module, valid)
-            record["seconds"] = time.perf_counter() - started
-            result.history.append(record)
-            record["learning_rate"] = optimizer.lr
+        while state.epoch < cfg.epochs and not result.stopped_early:
+            self._run_epoch(state, fast, loss, started)
             for callback in self.callbacks:
-                callback.on_epoch_end(self, record)
-            monitored = (-record["valid_score"] if "valid_score" in record and
-                         cfg.monitor == "score" else record.get("valid_loss", train_loss))
-            improved = monitored < best_loss - 1e-7
-            optimizer.lr = next_learning_rate(cfg, epoch, optimizer.lr, improved, waited)
-            if improved:
-                best_loss, waited, result.best_epoch = monitored, 0, epoch
-                if cfg.early_stopping_patience and cfg.restore_best:
-                    best_state = copy.deepcopy(module.state_dict())
-            else:
-                waited += 1
-                if cfg.early_stopping_patience and waited >= cfg.early_stopping_patience:
-                    result.stopped_early = True
-                    break
-        if best_state is not None:
-            module.load_state_dict(best_state)
+                callback.on_epoch_complete(self, state)
+        if state.best_state is not None:
+            module.load_state_dict(state.best_state)
         module.eval()
         result.fit_seconds = time.perf_counter() - started
         for callback in self.callbacks:
             callback.on_train_end(self, result)
         return result
+
+    def _run_epoch(self, state: TrainState, fast, loss: Loss, started: float) -> None:
+        """One epoch, its history record, then learning rate, best weights, early stopping."""
+        cfg, module, optimizer, result = self.config, state.module, state.optimizer, state.result
+        state.epoch = epoch = state.epoch + 1
+        module.train()
+        train_loss = self.train_epoch(module, optimizer, state.train, state.generator, fast,
+                                      epoch, loss)
+        record = {"epoch": epoch, "train_loss": train_loss}
+        if state.valid is not None:
+            record["valid_loss"] = self.validation_loss(module, state.valid, loss)
+            if self.scorer is not None:
+                record["valid_score"] = self.validation_score(module, state.valid)
+        record["seconds"] = state.elapsed = time.perf_counter() - started
+        result.history.append(record)
+        record["learning_rate"] = optimizer.lr
+        for callback in self.callbacks:
+            callback.on_epoch_end(self, record)
+        monitored = (-record["valid_score"] if "valid_score" in record and
+                     cfg.monitor == "score" else record.get("valid_loss", train_loss))
+        improved = monitored < state.best_loss - 1e-7
+        optimizer.lr = next_learning_rate(cfg, epoch, optimizer.lr, improved, state.waited)
+        if improved:
+            state.best_loss, state.waited, result.best_epoch = monitored, 0, epoch
+            if cfg.early_stopping_patience and cfg.restore_best:
+                state.best_state = copy.deepcopy(module.state_dict())
+        else:
+            state.waited += 1
+            if cfg.early_stopping_patience and state.waited >= cfg.early_stopping_patience:
+                result.stopped_early = True
 
     def train_epoch(self, module, optimizer, data, generator, fast, epoch, loss) -> float:
         """One pass over the shuffled training data; returns the mean batch loss."""

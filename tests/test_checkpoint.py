@@ -1,0 +1,192 @@
+"""Training checkpoints in process: exact resume, damaged files, refused resumes, determinism."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from multitag.exceptions import CheckpointError, TrainingInterrupted
+from multitag.models.mlp import MLP
+from multitag.training.checkpoint import (
+    META_FILE,
+    STATE_FILE,
+    Checkpointer,
+    list_checkpoints,
+)
+from multitag.training.config import TrainConfig
+from multitag.training.trainer import Callback, Trainer
+
+
+class _Crash(Exception):
+    pass
+
+
+class _CrashAfter(Callback):
+    """Stands in for a killed process: stops the loop after `epoch` completed epochs (of the
+    network trained with `seed`, if given)."""
+
+    def __init__(self, epoch: int, seed: int | None = None) -> None:
+        self.epoch, self.seed = epoch, seed
+
+    def on_epoch_complete(self, trainer, state) -> None:
+        if state.epoch == self.epoch and self.seed in (None, trainer.config.seed):
+            raise _Crash
+
+
+class _Counter(Callback):
+    """Counts the epochs each network (by seed) trains in this run."""
+
+    def __init__(self) -> None:
+        self.epochs: dict[int, int] = {}
+
+    def on_epoch_complete(self, trainer, state) -> None:
+        seed = trainer.config.seed
+        self.epochs[seed] = self.epochs.get(seed, 0) + 1
+
+
+def _data(rows: int = 240) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import make_multilabel_classification
+
+    X, Y = make_multilabel_classification(n_samples=rows, n_features=8, n_classes=4,
+                                          random_state=3)
+    return X.astype(np.float32), Y.astype(np.float32)
+
+
+def _fit(callbacks=(), dropout: float = 0.2, data=None, **config):
+    X, Y = data if data is not None else _data()
+    torch.manual_seed(0)
+    module = MLP(8, 4, (16,), dropout)
+    settings = {"epochs": 8, "batch_size": 32, "early_stopping_patience": 3,
+                "lr_schedule": "plateau", "seed": 1, **config}
+    result = Trainer(TrainConfig(**settings), list(callbacks)).fit(
+        module, X[:200], Y[:200], X[200:], Y[200:])
+    return module, result
+
+
+def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    return all(torch.equal(p, q) for p, q in zip(a.state_dict().values(),
+                                                  b.state_dict().values()))
+
+
+@pytest.mark.parametrize("dropout", [0.2, 0.0])  # autograd with dropout RNG / fast backprop
+def test_resume_is_bit_identical(tmp_path: Path, dropout: float) -> None:
+    reference, ref_result = _fit(dropout=dropout)
+    with pytest.raises(_Crash):
+        _fit([Checkpointer(tmp_path), _CrashAfter(3)], dropout=dropout)
+    assert [p.name for p in list_checkpoints(tmp_path / "seed-1")] == [
+        "epoch-000003", "epoch-000002"]
+    checkpointer, counter = Checkpointer(tmp_path, resume=True), _Counter()
+    resumed, result = _fit([checkpointer, counter], dropout=dropout)
+    assert checkpointer.resumed_from == 3
+    assert counter.epochs[1] == len(ref_result.history) - 3  # only the epochs after the 3rd
+    assert _same_weights(reference, resumed)
+    assert [r["train_loss"] for r in result.history] == [
+        r["train_loss"] for r in ref_result.history]
+    assert result.best_epoch == ref_result.best_epoch
+    assert not _same_weights(reference, _fit(dropout=dropout, seed=2)[0])
+
+
+def test_checkpoint_files_are_safetensors_and_json(tmp_path: Path) -> None:
+    _fit([Checkpointer(tmp_path, every=4)], epochs=8, early_stopping_patience=None)
+    newest = list_checkpoints(tmp_path / "seed-1")[0]
+    assert newest.name == "epoch-000008"
+    assert sorted(p.name for p in newest.iterdir()) == [META_FILE, STATE_FILE]
+    meta = json.loads((newest / META_FILE).read_text())
+    assert meta["epoch"] == 8 and len(meta["history"]) == 8
+    assert meta["config"]["seed"] == 1
+    assert not list(tmp_path.glob("*/.*")), "no staging leftovers"
+    assert b"\x80\x04" not in (newest / STATE_FILE).read_bytes()[:8]  # not a pickle
+
+
+def test_damaged_newest_checkpoint_falls_back_to_the_previous(tmp_path: Path) -> None:
+    reference, _ = _fit()
+    with pytest.raises(_Crash):
+        _fit([Checkpointer(tmp_path), _CrashAfter(4)])
+    state = tmp_path / "seed-1" / "epoch-000004" / STATE_FILE
+    state.write_bytes(state.read_bytes()[:-7])  # truncated
+    checkpointer = Checkpointer(tmp_path, resume=True)
+    resumed, _ = _fit([checkpointer])
+    assert checkpointer.resumed_from == 3
+    assert "SHA-256 does not match" in checkpointer.notices[0]
+    assert "resuming from epoch 3 instead" in checkpointer.notices[0]
+    assert _same_weights(reference, resumed)
+
+
+def test_every_checkpoint_damaged_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(_Crash):
+        _fit([Checkpointer(tmp_path), _CrashAfter(2)])
+    (tmp_path / "seed-1" / "epoch-000002" / META_FILE).write_text("{not json")
+    (tmp_path / "seed-1" / "epoch-000001" / STATE_FILE).write_bytes(b"\x00" * 20)
+    with pytest.raises(CheckpointError, match=r"every checkpoint is damaged.*unreadable or "
+                       r"damaged.*SHA-256 does not match"):
+        _fit([Checkpointer(tmp_path, resume=True)])
+
+
+def test_resume_refuses_other_data_options_or_missing_checkpoint(tmp_path: Path) -> None:
+    with pytest.raises(_Crash):
+        _fit([Checkpointer(tmp_path, run_info={"hidden": [16]}), _CrashAfter(2)])
+    X, Y = _data()
+    X[0, 0] += 1
+    with pytest.raises(CheckpointError, match="training data differ"):
+        _fit([Checkpointer(tmp_path, resume=True, run_info={"hidden": [16]})], data=(X, Y))
+    with pytest.raises(CheckpointError, match=r"training configuration differ.*batch_size: 32 "
+                       "-> 16"):
+        _fit([Checkpointer(tmp_path, resume=True, run_info={"hidden": [16]})], batch_size=16)
+    with pytest.raises(CheckpointError, match=r"options differ.*hidden: \[16\] -> \[8\]"):
+        _fit([Checkpointer(tmp_path, resume=True, run_info={"hidden": [8]})])
+    with pytest.raises(CheckpointError, match="unfinished run; resume it"):
+        _fit([Checkpointer(tmp_path)])
+    with pytest.raises(CheckpointError, match="no checkpoint to resume from"):
+        _fit([Checkpointer(tmp_path / "empty", resume=True)])
+
+
+def test_stop_request_saves_and_interrupts(tmp_path: Path) -> None:
+    checkpointer = Checkpointer(tmp_path, every=0)
+
+    class StopIn(Callback):
+        def on_epoch_end(self, trainer, record) -> None:
+            if record["epoch"] == 2:
+                checkpointer.request_stop()
+
+    with pytest.raises(TrainingInterrupted, match="after epoch 2") as caught:
+        _fit([StopIn(), checkpointer])
+    assert caught.value.epoch == 2
+    assert [p.name for p in list_checkpoints(tmp_path / "seed-1")] == ["epoch-000002"]
+
+
+def test_same_seed_same_estimator_weights_and_thresholds() -> None:
+    from multitag.models.estimator import MultiLabelMLP
+
+    X, Y = _data()
+    fits = [MultiLabelMLP((16,), epochs=6, dropout=0.3, decision="per_label", random_state=seed
+                          ).fit(X, Y) for seed in (5, 5, 6)]
+    assert _same_weights(fits[0].module_, fits[1].module_)
+    assert np.array_equal(fits[0].thresholds_, fits[1].thresholds_)
+    assert fits[0].history_[-1]["valid_loss"] == fits[1].history_[-1]["valid_loss"]
+    assert not _same_weights(fits[0].module_, fits[2].module_)
+
+
+
+def test_ensemble_trained_in_turn_resumes_each_network(tmp_path: Path) -> None:
+    from multitag.models.estimator import MultiLabelMLP
+
+    X, Y = _data()
+
+    def fit(*callbacks):
+        return MultiLabelMLP((8,), epochs=5, ensemble=3, n_jobs=1, dropout=0.1,
+                             random_state=4, callbacks=list(callbacks)).fit(X, Y)
+
+    reference = fit()
+    with pytest.raises(_Crash):  # the second network (seed 5) dies after its 2nd epoch
+        fit(Checkpointer(tmp_path), _CrashAfter(2, seed=5))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seed-4", "seed-5"]
+    counter = _Counter()
+    resumed = fit(Checkpointer(tmp_path, resume=True), counter)
+    done = [len(r.history) for r in reference.member_results_]
+    assert counter.epochs == {5: done[1] - 2, 6: done[2]}  # seed 4 had finished
+    assert _same_weights(reference.module_, resumed.module_)
+    assert np.array_equal(reference.predict_proba(X), resumed.predict_proba(X))
