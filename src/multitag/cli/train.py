@@ -115,19 +115,23 @@ def predict(
     top_k: int = typer.Option(None, "--top-k", help="Predict the K most probable labels."),
     threshold: float = typer.Option(None, "--threshold", help="One threshold for all labels."),
     proba: bool = typer.Option(False, "--proba", help="Also write every label's probability."),
+    chunk_rows: int = typer.Option(10_000, "--chunk-rows", min=1, help="Rows read, predicted "
+                                   "and written at a time (memory does not grow with INPUT)."),
+    quiet: bool = QUIET_OPTION,
     reader: ReaderOptions = ro.READER,
 ) -> None:
-    """Predict label sets for the rows of INPUT with a saved model."""
+    """Predict label sets for the rows of INPUT with a saved model, chunk by chunk."""
     from multitag.bundle import ModelBundle
-    from multitag.data import load
-    from multitag.prediction import override_rule, write_predictions
+    from multitag.cli.row_progress import row_progress
+    from multitag.data.chunks import ChunkedFile
+    from multitag.prediction import override_rule, predict_chunks
 
     bundle = ModelBundle.load(model_dir)
     rule = override_rule(bundle.decision_rule, top_k=top_k, threshold=threshold)
-    data = load(path, reader)
-    probabilities = bundle.predict_proba(data)
-    write_predictions(output, bundle.label_names, probabilities, rule.predict(probabilities),
-                      with_proba=proba)
+    chunks = ChunkedFile(path, reader, chunk_rows, feature_names=bundle.feature_names,
+                         with_labels=False)
+    with row_progress("predicting", lambda: chunks.n_rows, quiet) as advance:
+        predict_chunks(bundle, chunks, output, rule=rule, with_proba=proba, on_chunk=advance)
 
 
 def _hidden(text: str) -> tuple[int, ...] | str:
