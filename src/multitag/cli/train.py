@@ -51,6 +51,10 @@ def train(
     objective: str = typer.Option("micro_f1", help="What tuning maximises: micro_f1, "
                                   "macro_f1, samples_f1, hamming."),
     seed: int = typer.Option(0, help="Seed of splits, weights and shuffling."),
+    stream: bool = typer.Option(False, "--stream", help="Read TRAIN in chunks every epoch "
+                                "instead of loading it (files larger than memory)."),
+    chunk_rows: int = typer.Option(10_000, "--chunk-rows", min=1,
+                                   help="Rows a chunk with --stream."),
     metrics_json: Path = METRICS_JSON_OPTION,
     quiet: bool = QUIET_OPTION,
     reader: ReaderOptions = ro.READER,
@@ -67,10 +71,13 @@ def train(
         early_stopping_monitor=early_stopping,
         early_stopping_patience=_auto_int(patience, "--patience", allow_none=True),
         validation_split=validation_split, decision=decision, objective=objective, seed=seed)
-    train_data = load(path, reader)
+    train_data = None if stream else load(path, reader)
     test_data = load(test, reader) if test is not None else None
     callbacks = [] if quiet else [_progress()]
-    outcome = train_model(train_data, options, callbacks)
+    if stream:
+        outcome = _train_stream(path, reader, options, chunk_rows, callbacks, quiet)
+    else:
+        outcome = train_model(train_data, options, callbacks)
     for notice in outcome.notices:
         typer.echo(f"notice: {notice}", err=True)
     payload = {"fit_seconds": outcome.fit_seconds}
@@ -122,7 +129,7 @@ def predict(
 ) -> None:
     """Predict label sets for the rows of INPUT with a saved model, chunk by chunk."""
     from multitag.bundle import ModelBundle
-    from multitag.cli.row_progress import row_progress
+    from multitag.cli.row_progress import RowProgress
     from multitag.data.chunks import ChunkedFile
     from multitag.prediction import override_rule, predict_chunks
 
@@ -130,8 +137,18 @@ def predict(
     rule = override_rule(bundle.decision_rule, top_k=top_k, threshold=threshold)
     chunks = ChunkedFile(path, reader, chunk_rows, feature_names=bundle.feature_names,
                          with_labels=False)
-    with row_progress("predicting", lambda: chunks.n_rows, quiet) as advance:
-        predict_chunks(bundle, chunks, output, rule=rule, with_proba=proba, on_chunk=advance)
+    with RowProgress("predicting", lambda: chunks.n_rows, quiet) as progress:
+        predict_chunks(bundle, chunks, output, rule=rule, with_proba=proba,
+                       on_chunk=progress.advance)
+
+
+def _train_stream(path, reader, options, chunk_rows, callbacks, quiet):
+    from multitag.cli.row_progress import RowProgress
+    from multitag.training.streaming import StreamSettings, train_stream
+
+    with RowProgress("first pass", lambda: None, quiet) as progress:
+        return train_stream(path, reader, options, StreamSettings(chunk_rows=chunk_rows),
+                            callbacks, on_chunk=progress.advance, on_pass_end=progress.close)
 
 
 def _hidden(text: str) -> tuple[int, ...] | str:

@@ -110,13 +110,16 @@ class ChunkedFile:
             return list(range(n))
         return self.source.shuffle(list(self.pieces or []), generator)
 
-    def chunks(self, order: Sequence[int]) -> Iterator[Dataset]:
-        """The chunks numbered `order` (from a full iteration), in that order."""
+    def chunks(self, order: Sequence[int]) -> Iterator[tuple[int, Dataset]]:
+        """(index of its first row in the file, chunk) for the chunks numbered `order`."""
         if self.pieces is None:
             raise ConfigError("iterate the file once before reading chunks by number")
         with decompression_errors(self.path):
+            if list(order) == list(range(len(self.pieces))):
+                yield from ((p.row, chunk) for p, chunk in self.source.read(None))
+                return
             for index in order:
-                yield from (chunk for _, chunk in self.source.read(self.pieces[index], 1))
+                yield from ((p.row, chunk) for p, chunk in self.source.read(self.pieces[index], 1))
 
 
 def iter_chunks(
