@@ -126,7 +126,7 @@ class SvmlightSource(TextSource):
             row = _row_of(raw.indptr, bad[0])
             last = layout.n_features - 1 + layout.first_index
             raise DataFormatError(
-                f"feature index {int(raw.indices[bad[0]])} out of range; the file has "
+                f"feature index {int(raw.indices[bad[0]])} out of range; expected "
                 f"{layout.n_features} features (indices {layout.first_index} to {last})",
                 path=self.path, line=int(lines[row]),
             )
