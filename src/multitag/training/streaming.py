@@ -88,7 +88,8 @@ class FeatureMoments:
         notices = (f"imputed {n_missing} missing values with the training mean",) \
             if n_missing else ()
         if self.sparse:
-            fill = np.where(self.known > 0, self.total / np.maximum(self.known, 1), 0.0)
+            fill = np.where((self.known > 0) & (self.known < self.n),
+                            self.total / np.maximum(self.known, 1), 0.0)
             peak = np.where(self.known < self.n, np.maximum(self.peak, np.abs(fill)), self.peak)
             return preprocessor_from_statistics(
                 feature_names, sparse_input=True, center=None, spread=peak, fill=fill,
