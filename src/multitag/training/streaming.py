@@ -111,6 +111,15 @@ class FirstPass:
     label_names: list[str]
     valid: Dataset | None
     valid_cut: np.uint64  # rows whose hash is at most this are validation rows
+    nonzeros: int = 0  # sparse input: stored values
+
+    def shape(self, n_features_out: int) -> Any:
+        """The data's shape for the `auto` settings (dense input counts as fully dense)."""
+        from multitag.defaults import DataShape
+
+        cells = max(self.n_rows * n_features_out, 1)
+        density = self.nonzeros / cells if self.moments.sparse else 1.0
+        return DataShape(self.n_rows, n_features_out, len(self.label_names), density)
 
 
 def first_pass(chunks: ChunkedFile, validation_split: float, seed: int,
@@ -119,7 +128,7 @@ def first_pass(chunks: ChunkedFile, validation_split: float, seed: int,
     """Count rows and labels, gather feature statistics and the validation rows."""
     cut = np.uint64(min(int(validation_split * 2.0**64), 2**64 - 1))
     parts: list[tuple[np.ndarray, Dataset]] = []
-    moments, counts, n_rows, first = None, None, 0, None
+    moments, counts, n_rows, first, nonzeros = None, None, 0, None, 0
     for chunk in chunks:
         _check_streamable(chunk)
         first = first or chunk
@@ -127,6 +136,7 @@ def first_pass(chunks: ChunkedFile, validation_split: float, seed: int,
             moments = FeatureMoments(chunk.n_features, chunk.is_sparse)
             counts = np.zeros(chunk.n_labels, dtype=np.int64)
         moments.add(chunk.X)
+        nonzeros += chunk.X.nnz if chunk.is_sparse else 0
         counts += np.asarray(chunk.Y.sum(axis=0)).ravel().astype(np.int64)
         hashes = row_hash(np.arange(n_rows, n_rows + chunk.n_samples), seed)
         held = np.flatnonzero(hashes <= cut) if validation_split > 0 else np.zeros(0, int)
@@ -137,7 +147,7 @@ def first_pass(chunks: ChunkedFile, validation_split: float, seed: int,
             on_chunk(chunk.n_samples)
     valid, cut = _valid_rows(parts, cut, max_valid_rows)
     return FirstPass(n_rows, counts, moments, list(first.feature_names),
-                     list(first.label_names), valid, cut)
+                     list(first.label_names), valid, cut, nonzeros)
 
 
 def _check_streamable(chunk: Dataset) -> None:
@@ -195,6 +205,9 @@ class StreamBatches:
         self.seed = seed
         self.valid_cut = valid_cut
         self.n_rows, self.n_labels = n_rows, n_labels
+        # The Trainer builds its loss from `Y`; streamed, only the label count is known here
+        # (an 'auto' pos_weight was already turned into numbers from the first pass's counts).
+        self.Y = np.zeros((0, n_labels), dtype=np.float32)
         self.dense_batches = (not preprocessor.sparse_input_
                               or preprocessor.n_features_out_ <= DENSE_BATCH_MAX_FEATURES)
 
@@ -238,8 +251,10 @@ def train_stream(path: str | Path, reader: ReaderOptions | None, options: Any,
                  on_pass_end: Callable[[], None] | None = None) -> Any:
     """Train like `workflow.train_model`, reading `path` in chunks; returns a TrainOutcome.
     `on_chunk(rows)` is called during the first pass, `on_pass_end()` after it."""
+    from multitag.defaults import describe
     from multitag.workflow import TrainOutcome
 
+    options = _single_network(options)
     started = time.perf_counter()
     chunks = ChunkedFile(path, reader, settings.chunk_rows)
     found = first_pass(chunks, options.validation_split, options.seed,
@@ -248,6 +263,8 @@ def train_stream(path: str | Path, reader: ReaderOptions | None, options: Any,
         on_pass_end()
     _check_rows(found, options, chunks.path)
     preprocessor = found.moments.preprocessor(found.feature_names)
+    shape = found.shape(preprocessor.n_features_out_)
+    options, chosen = options.resolve(shape)
     n_valid = found.valid.n_samples if found.valid is not None else 0
     source = StreamBatches(chunks, preprocessor, options.seed,
                            found.valid_cut if n_valid else None, found.n_rows - n_valid,
@@ -255,9 +272,25 @@ def train_stream(path: str | Path, reader: ReaderOptions | None, options: Any,
     module, result, rule = _fit(source, preprocessor, found, options, callbacks)
     bundle = _bundle(preprocessor, module, rule, found, options, result, settings)
     notices = [*preprocessor.notices_, *_label_notices(found)]
+    if chosen:
+        notices.append(describe(shape, chosen))
     return TrainOutcome(bundle=bundle, fit_seconds=time.perf_counter() - started,
                         threads=result.threads, stopped_early=result.stopped_early,
                         best_epoch=result.best_epoch, notices=notices)
+
+
+def _single_network(options: Any) -> Any:
+    """Streaming trains one network: `ensemble` auto means 1, more is an error."""
+    from dataclasses import replace
+
+    from multitag.workflow import AUTO
+
+    if options.ensemble == AUTO:
+        return replace(options, ensemble=1)
+    if options.ensemble != 1:
+        raise ConfigError(f"--stream trains one network; got --ensemble {options.ensemble} "
+                          "(use --ensemble 1, or train without --stream)")
+    return options
 
 
 def _check_rows(found: FirstPass, options: Any, path: Path) -> None:
@@ -272,8 +305,8 @@ def _check_rows(found: FirstPass, options: Any, path: Path) -> None:
 
 def _fit(source: StreamBatches, preprocessor: Any, found: FirstPass, options: Any,
          callbacks: Sequence[Any]) -> tuple[Any, Any, Any]:
-    from multitag.decision import make_rule
-    from multitag.models.inference import predict_scores
+    """One network trained like `MultiLabelMLP._fit_member`, on streamed batches."""
+    from multitag.models.estimator import objective_scorer
     from multitag.models.mlp import MLP
     from multitag.training.config import TrainConfig
     from multitag.training.trainer import Trainer
@@ -287,16 +320,51 @@ def _fit(source: StreamBatches, preprocessor: Any, found: FirstPass, options: An
         learning_rate=options.learning_rate, optimizer=options.optimizer,
         weight_decay=options.weight_decay, lr_schedule=options.lr_schedule,
         early_stopping_patience=options.early_stopping_patience if valid is not None else None,
-        seed=options.seed, threads=options.threads)
+        seed=options.seed, threads=options.threads, loss=_loss_spec(options, found),
+        monitor="score" if options.early_stopping_monitor == "objective" else "loss")
     X_valid = preprocessor.transform(valid) if valid is not None else None
     Y_valid = valid.Y_dense() if valid is not None else None
-    result = Trainer(config, callbacks).fit(module, source, None, X_valid, Y_valid)
-    if valid is None or options.decision == "fixed":
-        return module, result, make_rule("fixed", threshold=0.5)
+    scorer = objective_scorer(options.objective) if config.monitor == "score" else None
+    result = Trainer(config, callbacks, scorer).fit(module, source, None, X_valid, Y_valid)
+    return module, result, _decision_rule(module, options, X_valid, Y_valid)
+
+
+def _loss_spec(options: Any, found: FirstPass) -> Any:
+    """The loss; `pos_weight='auto'` from the label counts of the training rows (the first
+    pass counted them: the Trainer never sees all labels at once)."""
+    from multitag.training.losses import auto_pos_weight, loss_spec_from
+
+    if options.pos_weight != "auto":
+        return loss_spec_from(options.loss, options.pos_weight)
+    counts = found.label_counts.astype(np.float64)
+    n_train = found.n_rows
+    if found.valid is not None:
+        counts = counts - np.asarray(found.valid.Y.sum(axis=0)).ravel()
+        n_train -= found.valid.n_samples
+    summary = _LabelCounts(counts, n_train)
+    return loss_spec_from(options.loss, tuple(float(w) for w in auto_pos_weight(summary)))
+
+
+class _LabelCounts:
+    """Stands in for a label matrix where only its column sums and row count are needed."""
+
+    def __init__(self, counts: np.ndarray, n_rows: int) -> None:
+        self.counts = counts
+        self.shape = (n_rows, len(counts))
+
+    def sum(self, axis: int = 0) -> np.ndarray:
+        return self.counts
+
+
+def _decision_rule(module: Any, options: Any, X_valid: Any, Y_valid: Any) -> Any:
+    from multitag.decision import make_rule
+    from multitag.models.inference import predict_scores
+
+    if X_valid is None or options.decision == "fixed":
+        return make_rule("fixed", threshold=0.5)
     params = {"objective": options.objective} if options.decision in ("global", "per_label") \
         else {}
-    rule = make_rule(options.decision, **params).fit(Y_valid, predict_scores(module, X_valid))
-    return module, result, rule
+    return make_rule(options.decision, **params).fit(Y_valid, predict_scores(module, X_valid))
 
 
 def _bundle(preprocessor: Any, module: Any, rule: Any, found: FirstPass, options: Any,
@@ -305,9 +373,11 @@ def _bundle(preprocessor: Any, module: Any, rule: Any, found: FirstPass, options
 
     architecture = {"type": "mlp", "n_features": int(preprocessor.n_features_out_),
                     "n_labels": len(found.label_names), "hidden": list(options.hidden),
-                    "dropout": options.dropout, "linear_skip": options.linear_skip}
+                    "dropout": options.dropout, "linear_skip": options.linear_skip,
+                    "members": 1}
     n_valid = found.valid.n_samples if found.valid is not None else 0
     training = {**asdict(options), "n_train_rows": found.n_rows - n_valid,
+                "pos_weight_used": result.pos_weight,
                 "stream": {**asdict(settings), "n_valid_rows": n_valid}}
     return ModelBundle(preprocessor=preprocessor, module=module, decision_rule=rule,
                        label_names=list(found.label_names),
