@@ -10,6 +10,8 @@ parent process through fork):
 - `multitag train FILE --stream --chunk-rows C` against in-memory `multitag train FILE`,
   both for `--epochs` epochs.
 The claim under test: streamed peak memory stays flat as the input grows, in-memory grows.
+Streamed training holds its validation rows in memory (10% of the rows, at most 20,000), so it
+is also run with `--validation-split 0` to show what the streaming itself costs.
 
     .venv/bin/python benchmarks/stream.py [--rows 50000] [--chunk-rows 10000] [--epochs 2]
 """
@@ -122,6 +124,9 @@ def _train_variants(_model, chunk, opts, root):
     out = root / "trained"
     yield "streamed", lambda f: (_CLI, ["train", f, "--out", out, "--stream", "--chunk-rows",
                                         chunk, *opts])
+    yield "streamed, no validation", lambda f: (
+        _CLI, ["train", f, "--out", out, "--stream", "--chunk-rows", chunk,
+               "--validation-split", "0", *opts])
     yield "in memory", lambda f: (_CLI, ["train", f, "--out", out, *opts])
 
 
