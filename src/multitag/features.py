@@ -391,3 +391,31 @@ def _as_float32(X: Matrix) -> Matrix:
     if sp.issparse(X):
         return sp.csr_matrix(X, dtype=np.float32)
     return np.ascontiguousarray(X, dtype=np.float32)
+
+
+def preprocessor_from_statistics(
+    feature_names: list[str], *, sparse_input: bool, center: np.ndarray | None,
+    spread: np.ndarray | None, fill: np.ndarray | None, scale: str = "auto",
+    notices: tuple[str, ...] = (),
+) -> Preprocessor:
+    """A fitted Preprocessor built from statistics gathered elsewhere (a pass over chunks of a
+    file too large to fit at once). `spread` is each column's standard deviation (standard
+    mode) or largest absolute value (maxabs), after filling NaN; `center` the column means
+    (standard); `fill` the value NaN becomes (the column mean), or None for no imputation.
+    Text (TF-IDF) needs the whole vocabulary and is not built this way."""
+    pre = Preprocessor(scale=scale, impute="mean" if fill is not None else "none")
+    if scale not in SCALES or scale == "tfidf":
+        raise ConfigError(f"`scale` must be auto, standard, maxabs or none here; got {scale!r}")
+    pre.feature_names_in_ = list(feature_names)
+    pre.sparse_input_ = sparse_input
+    pre.mode_ = pre._resolve_mode(sparse_input)
+    pre.fill_ = None if fill is None else np.asarray(fill, dtype=np.float64)
+    pre.notices_ = list(notices)
+    pre.center_, pre.scale_ = None, None
+    if pre.mode_ != "none" and len(feature_names):
+        pre.scale_ = _safe_inverse(spread)
+        if pre.mode_ == "standard":
+            pre.center_ = np.asarray(center, dtype=np.float64)
+    pre.text_ = None
+    pre.n_features_out_ = pre._n_out()
+    return pre

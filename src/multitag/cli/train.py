@@ -58,6 +58,10 @@ def train(
     checkpoint_every: int = typer.Option(1, help="Checkpoint every N epochs (0: never)."),
     checkpoint_minutes: float = typer.Option(None, help="Also checkpoint when this many "
                                              "minutes have passed since the last one."),
+    stream: bool = typer.Option(False, "--stream", help="Read TRAIN in chunks every epoch "
+                                "instead of loading it (files larger than memory)."),
+    chunk_rows: int = typer.Option(10_000, "--chunk-rows", min=1,
+                                   help="Rows a chunk with --stream."),
     metrics_json: Path = METRICS_JSON_OPTION,
     quiet: bool = QUIET_OPTION,
     reader: ReaderOptions = ro.READER,
@@ -77,11 +81,15 @@ def train(
         validation_split=validation_split, decision=decision, objective=objective, seed=seed)
     checkpointer = checkpoints.prepare(out, options, resume, checkpoint_every,
                                        checkpoint_minutes)
-    train_data = load(path, reader)
+    train_data = None if stream else load(path, reader)
     test_data = load(test, reader) if test is not None else None
     callbacks = [] if quiet else [_progress()]
     with checkpoints.guarded(checkpointer):
-        outcome = train_model(train_data, options, [*callbacks, checkpointer])
+        if stream:
+            outcome = _train_stream(path, reader, options, chunk_rows,
+                                    [*callbacks, checkpointer], quiet)
+        else:
+            outcome = train_model(train_data, options, [*callbacks, checkpointer])
     for notice in outcome.notices:
         typer.echo(f"notice: {notice}", err=True)
     payload = {"fit_seconds": outcome.fit_seconds}
@@ -126,19 +134,33 @@ def predict(
     top_k: int = typer.Option(None, "--top-k", help="Predict the K most probable labels."),
     threshold: float = typer.Option(None, "--threshold", help="One threshold for all labels."),
     proba: bool = typer.Option(False, "--proba", help="Also write every label's probability."),
+    chunk_rows: int = typer.Option(10_000, "--chunk-rows", min=1, help="Rows read, predicted "
+                                   "and written at a time (memory does not grow with INPUT)."),
+    quiet: bool = QUIET_OPTION,
     reader: ReaderOptions = ro.READER,
 ) -> None:
-    """Predict label sets for the rows of INPUT with a saved model."""
+    """Predict label sets for the rows of INPUT with a saved model, chunk by chunk."""
     from multitag.bundle import ModelBundle
-    from multitag.data import load
-    from multitag.prediction import override_rule, write_predictions
+    from multitag.cli.row_progress import RowProgress
+    from multitag.data.chunks import ChunkedFile
+    from multitag.prediction import override_rule, predict_chunks
 
     bundle = ModelBundle.load(model_dir)
     rule = override_rule(bundle.decision_rule, top_k=top_k, threshold=threshold)
-    data = load(path, reader)
-    probabilities = bundle.predict_proba(data)
-    write_predictions(output, bundle.label_names, probabilities, rule.predict(probabilities),
-                      with_proba=proba)
+    chunks = ChunkedFile(path, reader, chunk_rows, feature_names=bundle.feature_names,
+                         with_labels=False)
+    with RowProgress("predicting", lambda: chunks.n_rows, quiet) as progress:
+        predict_chunks(bundle, chunks, output, rule=rule, with_proba=proba,
+                       on_chunk=progress.advance)
+
+
+def _train_stream(path, reader, options, chunk_rows, callbacks, quiet):
+    from multitag.cli.row_progress import RowProgress
+    from multitag.training.streaming import StreamSettings, train_stream
+
+    with RowProgress("first pass", lambda: None, quiet) as progress:
+        return train_stream(path, reader, options, StreamSettings(chunk_rows=chunk_rows),
+                            callbacks, on_chunk=progress.advance, on_pass_end=progress.close)
 
 
 def _hidden(text: str) -> tuple[int, ...] | str:

@@ -36,13 +36,22 @@ def read_arff(path: Path, options: ReaderOptions | None = None) -> Dataset:
     text, notices = read_text(path)
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     header = parse_header(lines, path)
-    label_idx, source = _label_indices(header, path, options)
-    text_idx = _text_attribute(header, options.text_column, path)
+    label_idx, source = label_indices(header, path, options)
+    text_idx = text_attribute(header, options.text_column, path)
     body = parse_body(lines, header, path, text_idx)
+    notices += (f"labels: {len(label_idx)} attribute(s) named by {source}",)
+    return dataset_from_body(body, header, path, (label_idx, text_idx), notices)
+
+
+def dataset_from_body(
+    body: RawBody, header: Header, path: Path, columns: tuple[list[int], int | None],
+    notices: tuple[str, ...] = (),
+) -> Dataset:
+    """The Dataset of parsed rows; `columns` = (label attribute indices, text attribute)."""
+    label_idx, text_idx = columns
     Y = _labels(body, header.attributes, label_idx, path)
     skip = set(label_idx) | ({text_idx} if text_idx is not None else set())
     X, names, dropped = _features(body, header.attributes, skip)
-    notices += (f"labels: {len(label_idx)} attribute(s) named by {source}",)
     notices += tuple(
         f"dropped {a.kind} attribute {a.name!r} (line {a.line}): not usable as a feature"
         + (" (if it is text: --text-column)" if a.kind == "string" else "")
@@ -59,7 +68,7 @@ def read_arff(path: Path, options: ReaderOptions | None = None) -> Dataset:
     )
 
 
-def _text_attribute(header: Header, name: str | None, path: Path) -> int | None:
+def text_attribute(header: Header, name: str | None, path: Path) -> int | None:
     """Index of the attribute `--text-column` names (its raw values become Dataset.texts)."""
     if name is None:
         return None
@@ -72,7 +81,7 @@ def _text_attribute(header: Header, name: str | None, path: Path) -> int | None:
     return names.index(name)
 
 
-def _label_indices(header: Header, path: Path, options: ReaderOptions) -> tuple[list[int], str]:
+def label_indices(header: Header, path: Path, options: ReaderOptions) -> tuple[list[int], str]:
     if options.labels_xml is not None:
         return labels_from_xml(options.labels_xml, header, path), options.labels_xml.name
     if options.label_columns or options.label_prefix:

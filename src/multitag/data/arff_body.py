@@ -42,14 +42,17 @@ class RawBody:
 
 
 def parse_body(
-    lines: list[str], header: Header, path: Path, text_attribute: int | None = None
+    lines: list[str], header: Header, path: Path, text_attribute: int | None = None,
+    line_offset: int = 0,
 ) -> RawBody:
-    """Parse the rows after `@data`; keep the raw values of `text_attribute` as texts."""
+    """Parse the rows after `@data`; keep the raw values of `text_attribute` as texts.
+
+    `line_offset`: file lines before `lines[0]` (when `lines` is a chunk of a larger file)."""
     numbers = [i for i in range(header.data_start, len(lines)) if _is_row(lines[i])]
     if not numbers:
         raise DataFormatError("no data rows after @data; expected at least one row", path=path)
     rows = [lines[i] for i in numbers]
-    row_lines = np.asarray(numbers, dtype=np.int64) + 1
+    row_lines = np.asarray(numbers, dtype=np.int64) + 1 + line_offset
     if text_attribute is None:
         fast = _parse_fast(rows, header.attributes, row_lines, path)
         if fast is not None:

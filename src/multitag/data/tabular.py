@@ -290,13 +290,14 @@ def _features(
 
 
 def _check_not_mostly_numeric(series: Any, name: str, path: Path, lines: np.ndarray) -> None:
-    """A column of numbers with a few stray words is an error, not a text column."""
+    """A column of numbers with a few stray words (at most 1 in 10 of its values, or one) is
+    an error, not a categorical column."""
     import pandas as pd
 
     present = series.notna().to_numpy()
     numbers = pd.to_numeric(series, errors="coerce").notna().to_numpy()
     words = present & ~numbers
-    if words.any() and numbers.sum() >= words.sum():
+    if words.any() and words.sum() <= max(1, 0.1 * present.sum()):
         row = int(np.flatnonzero(words)[0])
         raise DataFormatError(
             f"column {name!r}: expected a number or an empty cell; got "

@@ -93,7 +93,11 @@ class Trainer:
     def fit(
         self, module: nn.Module, X: Any, Y: Any, X_valid: Any = None, Y_valid: Any = None,
     ) -> TrainResult:
-        """Train `module` in place on (X, Y); validate on (X_valid, Y_valid) after every epoch."""
+        """Train `module` in place on (X, Y); validate on (X_valid, Y_valid) after every epoch.
+
+        `X` may instead be any object with `batches(size, generator, shuffle)`, `n_rows`,
+        `n_labels` and `dense_batches` like `_TensorData` (then `Y` is None): data streamed
+        from a file, for example."""
         threads = self.config.threads or choose_threads(module, self.config.batch_size)
         previous_threads = torch.get_num_threads()
         torch.set_num_threads(threads)
@@ -104,7 +108,7 @@ class Trainer:
 
     def _fit(self, module, X, Y, X_valid, Y_valid, threads) -> TrainResult:
         cfg = self.config
-        train = _TensorData(X, Y)
+        train = X if hasattr(X, "batches") else _TensorData(X, Y)  # or a streamed source
         valid = _TensorData(X_valid, Y_valid) if X_valid is not None else None
         loss = cfg.loss.build(train.Y)
         fast = fast_backprop.FastBackprop(module, loss) if fast_backprop.supports(

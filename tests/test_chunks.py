@@ -1,0 +1,158 @@
+"""`multitag.data.chunks`: chunks equal a whole-file load; errors name the line in the file."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from multitag.data import load
+from multitag.data.chunks import ChunkedFile, iter_chunks
+from multitag.data.registry import make_options
+from multitag.exceptions import ConfigError, DataFormatError
+
+DATA = Path(__file__).parent / "data"
+
+
+def _dense(m) -> np.ndarray:
+    out = m.toarray() if sp.issparse(m) else np.asarray(m)
+    return np.nan_to_num(out.astype(np.float64), nan=-999.0)
+
+
+def _assert_same(chunks, full) -> None:
+    assert sum(c.n_samples for c in chunks) == full.n_samples
+    for chunk in chunks:
+        assert chunk.feature_names == full.feature_names
+        assert chunk.label_names == full.label_names
+        assert chunk.is_sparse == full.is_sparse
+    np.testing.assert_array_equal(np.vstack([_dense(c.X) for c in chunks]), _dense(full.X))
+    np.testing.assert_array_equal(np.vstack([_dense(c.Y) for c in chunks]), _dense(full.Y))
+    if full.texts is not None:
+        assert [t for c in chunks for t in c.texts] == full.texts
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> dict[str, tuple[Path, dict]]:
+    """Larger files: CSV with a text column that is numeric in early rows, Parquet, XC, gz."""
+    import pandas as pd
+    from sklearn.datasets import dump_svmlight_file
+
+    root = tmp_path_factory.mktemp("chunks")
+    rng = np.random.default_rng(0)
+    n = 230
+    frame = pd.DataFrame({
+        "x": rng.normal(size=n).round(3), "k": rng.integers(0, 4, n),
+        "colour": rng.choice(["red", "green", "blue"], n),
+        "code": [str(i % 3) for i in range(150)] + ["z"] * (n - 150),
+        "lab_a": rng.integers(0, 2, n), "lab_b": rng.integers(0, 2, n),
+    })
+    frame.loc[7, "x"] = np.nan
+    frame.loc[11, "colour"] = None
+    frame.to_csv(root / "table.csv", index=False)
+    frame.to_parquet(root / "table.parquet", row_group_size=100)
+    X = sp.random(n, 30, density=0.2, random_state=1, format="csr", dtype=np.float32)
+    Y = (rng.random((n, 5)) < 0.3).astype(int)
+    dump_svmlight_file(X, Y, str(root / "plain.svm"), multilabel=True, zero_based=False)
+    with open(root / "plain.svm", "rb") as src, gzip.open(root / "plain.svm.gz", "wb") as dst:
+        dst.write(src.read())
+    rows = (root / "plain.svm").read_text().splitlines()
+    (root / "xc.txt").write_text(f"{n} 31 5\n" + "\n".join(rows) + "\n")
+    prefix = {"label_prefix": "lab_"}
+    return {name: (root / name, prefix if "table" in name else {})
+            for name in ("table.csv", "table.parquet", "plain.svm", "plain.svm.gz", "xc.txt")}
+
+
+SMALL = [("labels.csv", {"label_prefix": "lab_"}), ("tags.tsv", {"tags_column": "tags"}),
+         ("docs.jsonl", {}), ("xc_header.txt", {}), ("multi.svm", {}), ("small.arff", {}),
+         ("sparse-train.arff", {}), ("meka_first.arff", {}), ("nominal_values.arff", {})]
+
+
+@pytest.mark.parametrize("name,options", SMALL)
+@pytest.mark.parametrize("chunk_rows", [1, 2, 1000])
+def test_chunks_equal_a_full_load_small_files(name, options, chunk_rows) -> None:
+    path = DATA / name
+    chunks = list(iter_chunks(path, make_options(None, **options), chunk_rows))
+    assert all(c.n_samples <= chunk_rows for c in chunks)
+    _assert_same(chunks, load(path, **options))
+
+
+@pytest.mark.parametrize("name", ["table.csv", "table.parquet", "plain.svm", "plain.svm.gz",
+                                  "xc.txt"])
+@pytest.mark.parametrize("chunk_rows", [7, 64])
+def test_chunks_equal_a_full_load_generated(generated, name, chunk_rows) -> None:
+    path, options = generated[name]
+    chunked = ChunkedFile(path, make_options(None, **options), chunk_rows)
+    chunks = list(chunked)
+    assert len(chunks) > 1 and chunked.n_rows == 230
+    _assert_same(chunks, load(path, **options))
+
+
+@pytest.mark.parametrize("name", ["table.csv", "table.parquet", "xc.txt", "plain.svm.gz"])
+def test_chunks_read_in_a_shuffled_order_hold_the_same_rows(generated, name) -> None:
+    path, options = generated[name]
+    chunked = ChunkedFile(path, make_options(None, **options), 16)
+    in_order = list(chunked)
+    order = chunked.chunk_order(np.random.default_rng(3))
+    assert sorted(order) == list(range(len(in_order)))
+    assert (order == list(range(len(in_order)))) == (not chunked.seekable)
+    shuffled = dict(chunked.chunks(order))
+    starts = np.cumsum([0] + [c.n_samples for c in in_order[:-1]])
+    for start, chunk in zip(starts, in_order, strict=True):
+        np.testing.assert_array_equal(_dense(shuffled[int(start)].X), _dense(chunk.X))
+
+
+def _svm_rows(n: int, bad_row: int, bad: str) -> str:
+    rows = [f"{i % 3} 0:1 {1 + i % 4}:0.5" for i in range(n)]
+    rows[bad_row] = bad
+    return "\n".join(rows) + "\n"
+
+
+@pytest.mark.parametrize("bad,expected", [
+    ("1 2:1 9:1", "feature index 9 out of range"),
+    ("7 2:1", "label id 7 out of range"),
+    ("1 2:x", "expected 'label,label index:value"),
+])
+def test_a_bad_row_in_a_later_chunk_names_its_line(tmp_path, bad, expected) -> None:
+    path = tmp_path / "data.txt"
+    path.write_text("300 6 3\n" + _svm_rows(300, 250, bad))
+    with pytest.raises(DataFormatError, match=rf"data.txt:252: {expected}"):
+        list(iter_chunks(path, chunk_rows=50))
+
+
+def test_svmlight_without_header_takes_its_width_from_model_feature_names(tmp_path) -> None:
+    path = tmp_path / "plain.svm"
+    path.write_text(_svm_rows(20, 19, "1 3:1 6:2"))
+    names = [f"f{i}" for i in range(8)]
+    chunks = list(iter_chunks(path, chunk_rows=6, feature_names=names, with_labels=False))
+    assert [c.n_samples for c in chunks] == [6, 6, 6, 2]
+    assert all(c.feature_names == names and c.n_labels == 0 for c in chunks)
+    with pytest.raises(DataFormatError,
+                       match=r"plain.svm:20: feature index 6 out of range; expected 5 "):
+        list(iter_chunks(path, chunk_rows=6, feature_names=names[:5], with_labels=False))
+
+
+def test_csv_jsonl_and_arff_errors_in_later_chunks_name_the_line(tmp_path) -> None:
+    csv_path = tmp_path / "t.csv"
+    csv_path.write_text("a,lab\n" + "".join(f"{i},1\n" for i in range(40)) + "1e400,0\n")
+    with pytest.raises(DataFormatError, match=r"t.csv:42: feature 'a' is infinite"):
+        list(iter_chunks(csv_path, make_options(None, label_columns="lab"), 10))
+    jsonl = tmp_path / "d.jsonl"
+    jsonl.write_text('{"text": "a", "labels": ["x"]}\n' * 30 + "{oops\n")
+    with pytest.raises(DataFormatError, match=r"d.jsonl:31: not valid JSON"):
+        list(iter_chunks(jsonl, chunk_rows=8))
+    arff = tmp_path / "m.arff"
+    rows = "".join("0,1.0\n" for _ in range(30))
+    arff.write_text("@relation 'm: -C 1'\n@attribute y {0,1}\n@attribute x numeric\n@data\n"
+                    + rows + "0,2.0,7\n")
+    with pytest.raises(DataFormatError, match=r"m.arff:35: row has 3 values; expected 2"):
+        list(iter_chunks(arff, chunk_rows=8))
+
+
+def test_bad_chunk_size_and_unknown_order_are_errors(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="`chunk_rows` must be a positive integer; got 0"):
+        ChunkedFile(DATA / "multi.svm", chunk_rows=0)
+    with pytest.raises(ConfigError, match="iterate the file once"):
+        list(ChunkedFile(DATA / "multi.svm", chunk_rows=2).chunks([0]))
