@@ -19,12 +19,17 @@ CANDIDATES = ("mlp", "br-svm", "br-lr")
 
 @dataclass
 class Candidate:
-    """A model, its tuned decision rule and its held-out objective value (higher is better)."""
+    """A model, its tuned decision rule and its held-out objective value (higher is better).
+    `module` may be a function that builds the model, so only the winner is refitted."""
 
     name: str
     module: Any
     rule: Any
     score: float
+
+    def final_module(self) -> Any:
+        return self.module() if callable(self.module) and not hasattr(
+            self.module, "state_dict") else self.module
 
 
 def fit_rule(decision: str, objective: str, Y: np.ndarray, proba: np.ndarray) -> Any:
@@ -47,7 +52,8 @@ def score(objective: str, Y: np.ndarray, predicted: np.ndarray) -> float:
 def linear_candidate(name: str, X: Any, Y: np.ndarray,
                      splits: list[tuple[np.ndarray, np.ndarray]], decision: str,
                      objective: str, seed: int) -> Candidate:
-    """Linear model `name`: held-out scores on `splits`, then refitted on every row."""
+    """Linear model `name`: held-out scores on `splits`; `final_module()` refits it on every
+    row."""
     from multitag.models.inference import predict_scores
     from multitag.models.linear import fit_linear
 
@@ -62,7 +68,7 @@ def linear_candidate(name: str, X: Any, Y: np.ndarray,
     proba = total[held_out] / counts[held_out, None]
     rule = fit_rule(decision, objective, Y[held_out], proba)
     value = score(objective, Y[held_out], rule.predict(proba)) if held_out.any() else np.nan
-    return Candidate(name, fit_linear(name, X, Y, seed), rule, float(value))
+    return Candidate(name, lambda: fit_linear(name, X, Y, seed), rule, float(value))
 
 
 def network_candidate(estimator: Any, Y: np.ndarray, objective: str) -> Candidate:

@@ -189,7 +189,7 @@ def _fit_network(X: Any, Y: np.ndarray, options: TrainOptions, label_names: Sequ
         notices.append(account)
     if best.name != "mlp":
         result = _linear_result()
-    return _Fitted(best.name, best.module, best.rule, result, notices)
+    return _Fitted(best.name, best.final_module(), best.rule, result, notices)
 
 
 def _fit_linear(X: Any, Y: np.ndarray, options: TrainOptions) -> _Fitted:
@@ -203,8 +203,9 @@ def _fit_linear(X: Any, Y: np.ndarray, options: TrainOptions) -> _Fitted:
                            options.seed)
     candidate = linear_candidate(options.model, X, Y, splits, options.decision,
                                  options.objective, options.seed)
+    module = candidate.final_module()
     result = _linear_result(time.perf_counter() - started)
-    return _Fitted(options.model, candidate.module, candidate.rule, result)
+    return _Fitted(options.model, module, candidate.rule, result)
 
 
 def _linear_result(seconds: float = 0.0) -> Any:
