@@ -138,9 +138,13 @@ def test_constant_labels_still_train_with_a_notice(dataset) -> None:
     Y[:, 0], Y[:, 1] = 0, 1
     data = Dataset(X=dataset.X, Y=Y, feature_names=dataset.feature_names,
                    label_names=dataset.label_names)
-    outcome = train_model(data, TrainOptions(hidden=(8,), epochs=3))
-    assert any("never occur" in n for n in outcome.notices)
-    assert any("every training row" in n for n in outcome.notices)
+    for options in (TrainOptions(hidden=(8,), epochs=3),  # cross-fitted, per-label thresholds
+                    TrainOptions(hidden=(8,), epochs=3, ensemble=1, decision="global")):
+        outcome = train_model(data, options)
+        assert any("never occur" in n for n in outcome.notices)
+        assert any("every training row" in n for n in outcome.notices)
+        predicted = outcome.bundle.predict(data)  # as the notices say
+        assert predicted[:, 0].sum() == 0 and predicted[:, 1].all()
 
 
 def test_save_refuses_to_replace_a_directory_with_other_files(saved, tmp_path) -> None:

@@ -144,6 +144,7 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
         scorer = objective_scorer(self.objective) if config.monitor == "score" else None
         result = Trainer(config, callbacks, scorer).fit(
             network, X[train_rows], Y[train_rows], *valid)
+        pin_constant_labels(network, Y)
         held_out = predict_scores(network, X[valid_rows]) if len(valid_rows) else None
         return MemberFit(network=network, result=result, held_out_rows=valid_rows,
                          held_out_proba=held_out)
@@ -291,6 +292,22 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
         tags.input_tags.sparse = True
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+def pin_constant_labels(network: Any, Y: np.ndarray) -> None:
+    """A label absent from (present in) every training row gets probability ~0 (~1) for any
+    input: its output weights are zeroed and its bias set to -/+20."""
+    import torch
+
+    never, always = ~Y.any(axis=0), Y.all(axis=0)
+    if not (never.any() or always.any()):
+        return
+    layers = [network.output] + ([network.skip] if network.skip is not None else [])
+    with torch.no_grad():
+        for label in np.flatnonzero(never | always):
+            for layer in layers:
+                layer.weight[label] = 0.0
+            network.output.bias[label] = 20.0 if always[label] else -20.0
 
 
 def objective_scorer(objective: str) -> Any:
