@@ -46,8 +46,21 @@ class ProgressCallback(Callback):
             f"best epoch {result.best_epoch}, {result.threads} thread(s)", highlight=False)
 
 
+    def on_ensemble_begin(self, n_members: int, n_jobs: int) -> None:
+        where = f"in {n_jobs} worker processes" if n_jobs > 1 else "one after another"
+        self.console.print(f"  training {n_members} cross-fitted networks {where} ...",
+                           highlight=False)
+
+    def on_ensemble_end(self, results: list[Any], seconds: float) -> None:
+        epochs = ", ".join(str(r.best_epoch) for r in results)
+        self.console.print(f"  trained {len(results)} networks in {seconds:.1f} s (best epochs "
+                           f"{epochs})", highlight=False)
+
+
 def format_losses(record: dict[str, float]) -> str:
     text = f"train loss {record['train_loss']:.4f}"
     if "valid_loss" in record:
         text += f"  validation loss {record['valid_loss']:.4f}"
+    if "valid_score" in record:
+        text += f"  validation objective {record['valid_score']:.4f}"
     return text

@@ -94,14 +94,17 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
         X = self._scale(X)
         started = time.perf_counter()
         splits = self._member_splits(Y, seed)
+        n_jobs = self._n_jobs(len(splits))
+        self._notify("on_ensemble_begin", len(splits), n_jobs)
         fits = train_members(len(splits), lambda i: self._fit_member(X, Y, *splits[i], seed + i),
-                             self._n_jobs(len(splits)))
+                             n_jobs)
         networks = [fit.network for fit in fits]
         self.module_ = networks[0] if len(networks) == 1 else Ensemble(networks)
         self.member_results_ = [fit.result for fit in fits]
         self.train_result_ = _combined_result(self.member_results_,
                                               time.perf_counter() - started)
         self.history_ = self.train_result_.history
+        self._notify("on_ensemble_end", self.member_results_, self.train_result_.fit_seconds)
         proba, held_out = out_of_fold_proba(fits, *Y.shape)
         self.splits_, self.held_out_ = splits, held_out
         self.held_out_proba_ = proba[held_out]
@@ -148,6 +151,13 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
         held_out = predict_scores(network, X[valid_rows]) if len(valid_rows) else None
         return MemberFit(network=network, result=result, held_out_rows=valid_rows,
                          held_out_proba=held_out)
+
+    def _notify(self, hook: str, *args: Any) -> None:
+        """Call `hook(*args)` on the callbacks that have it (ensemble progress)."""
+        if int(self.ensemble) > 1:
+            for callback in self.callbacks:
+                if hasattr(callback, hook):
+                    getattr(callback, hook)(*args)
 
     def _n_jobs(self, n_members: int) -> int:
         if n_members == 1:
