@@ -8,10 +8,7 @@ import torch
 from torch.nn import functional
 
 from multitag.exceptions import ConfigError
-from multitag.models.mlp import MLP
-from multitag.training.config import TrainConfig
-from multitag.training.fast_backprop import FastBackprop
-from multitag.training.losses import (
+from multitag.models.losses import (
     AUTO_POS_WEIGHT_RANGE,
     AsymmetricLoss,
     BCELoss,
@@ -20,6 +17,9 @@ from multitag.training.losses import (
     auto_pos_weight,
     loss_spec_from,
 )
+from multitag.models.mlp import MLP
+from multitag.training.config import TrainConfig
+from multitag.training.fast_backprop import FastBackprop
 from multitag.training.trainer import Trainer
 
 

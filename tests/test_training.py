@@ -9,10 +9,10 @@ import torch
 from torch.nn import functional
 
 from multitag.exceptions import ConfigError, TrainingError
+from multitag.models.losses import BCELoss
 from multitag.models.mlp import MLP
 from multitag.training.config import TrainConfig
 from multitag.training.fast_backprop import FastBackprop, supports
-from multitag.training.losses import BCELoss
 from multitag.training.optim import FusedAdam
 from multitag.training.trainer import Callback, Trainer, choose_threads
 

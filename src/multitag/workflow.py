@@ -67,8 +67,8 @@ class TrainOptions:
 
     def _check_values(self) -> None:
         from multitag.decision import check_objective, make_rule
+        from multitag.models.losses import loss_spec_from
         from multitag.training.config import TrainConfig
-        from multitag.training.losses import loss_spec_from
 
         check_objective(self.objective)
         loss_spec_from(self.loss, self.pos_weight)

@@ -125,9 +125,9 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
 
         from multitag.models.ensemble import MemberFit
         from multitag.models.inference import predict_scores
+        from multitag.models.losses import loss_spec_from
         from multitag.models.mlp import MLP
         from multitag.training.config import TrainConfig
-        from multitag.training.losses import loss_spec_from
         from multitag.training.trainer import Trainer
 
         torch.manual_seed(seed)

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from multitag.exceptions import ConfigError
-from multitag.training.losses import LossSpec
+from multitag.models.losses import LossSpec
 
 OPTIMIZERS = ("adam", "adamw")
 LR_SCHEDULES = ("constant", "cosine", "plateau")

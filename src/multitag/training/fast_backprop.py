@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from multitag.models.losses import BCELoss, Loss
 from multitag.models.mlp import MLP
-from multitag.training.losses import BCELoss, Loss
 
 _relu_backward = torch.ops.aten.threshold_backward
 

@@ -332,7 +332,7 @@ def _fit(source: StreamBatches, preprocessor: Any, found: FirstPass, options: An
 def _loss_spec(options: Any, found: FirstPass) -> Any:
     """The loss; `pos_weight='auto'` from the label counts of the training rows (the first
     pass counted them: the Trainer never sees all labels at once)."""
-    from multitag.training.losses import auto_pos_weight, loss_spec_from
+    from multitag.models.losses import auto_pos_weight, loss_spec_from
 
     if options.pos_weight != "auto":
         return loss_spec_from(options.loss, options.pos_weight)

@@ -21,9 +21,9 @@ import torch
 from torch import nn
 
 from multitag.exceptions import TrainingError
+from multitag.models.losses import Loss
 from multitag.training import fast_backprop
 from multitag.training.config import TrainConfig
-from multitag.training.losses import Loss
 from multitag.training.optim import FusedAdam
 
 # Below this many multiply-adds per batch, extra threads cost more than they save.
