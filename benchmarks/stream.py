@@ -145,19 +145,23 @@ def main() -> None:
         for factor, n in zip((1, 2, 4), sizes, strict=True):
             write_data(root / f"x{factor}.svm", n, seed=factor)
         mib = (root / "x4.svm").stat().st_size / 2**20
-        print(f"svmlight files: {N_FEATURES:,} features, {NNZ} non-zeros a row, {N_LABELS} "
-              f"labels; 4x file {mib:.0f} MiB; each run a fresh child process (wall time "
-              "includes start-up and imports), OMP_NUM_THREADS=1; 'above imports' = peak RSS "
-              "minus that of a child that only imports multitag, torch, sklearn, pandas")
+        note = (f"svmlight files: {N_FEATURES:,} features, {NNZ} non-zeros a row, {N_LABELS} "
+                f"labels; 4x file {mib:.0f} MiB; {args.epochs} epoch(s), hidden 64. Each run "
+                "is a fresh child process (wall time includes start-up and imports; "
+                "OMP_NUM_THREADS=1); 'above imports' = its peak RSS minus that of a child "
+                "that only imports multitag, torch, sklearn and pandas. Measured while the "
+                "machine was shared with other jobs (see the load average): times are noisy, "
+                "memory is not.")
+        print(note)
         headers = ["run", "size", "rows", "chunk rows", "seconds", "rows/s (x epochs)",
                    "peak RSS MiB", "above imports MiB", "above imports vs 1x"]
         print(" | ".join(headers))
         rows = measure(root, sizes, args.chunk_rows, args.epochs)
-    table = md_table(headers, rows)
+        table = md_table(headers, rows)
     print()
     print(table)
     if args.markdown:
-        write_marked_section("stream", f"{machine_line()}\n\n{table}\n")
+        write_marked_section("stream", f"{machine_line()}\n\n{note}\n\n{table}\n")
 
 
 if __name__ == "__main__":
