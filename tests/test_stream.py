@@ -151,3 +151,19 @@ def test_validation_rows_are_capped_and_left_out_of_every_epoch(problem) -> None
     assert sum(seen) == 1150
     again = first_pass(chunks, validation_split=0.2, seed=4, max_valid_rows=50)
     np.testing.assert_array_equal(again.valid.X.toarray(), found.valid.X.toarray())
+
+
+def test_stream_training_pins_constant_labels_and_refuses_other_models(tmp_path,
+                                                                       capsys) -> None:
+    path = tmp_path / "c.txt"
+    path.write_text("60 4 3\n" + "".join(f"{i % 2},2 {i % 4}:1\n" for i in range(60)))
+    model = tmp_path / "m"
+    assert _run("train", path, "--stream", "--chunk-rows", "16", "--out", model,
+                "--epochs", "2", "--quiet") == 0
+    assert "1 label(s) occur in every training row" in capsys.readouterr().err
+    proba = ModelBundle.load(model).predict_proba(load(path))
+    assert (proba[:, 2] > 0.999).all()
+    for option, value in (("--model", "br-svm"), ("--ensemble", "3")):
+        assert _run("train", path, "--stream", "--out", tmp_path / "x", option, value) == 2
+        assert "--stream trains" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

@@ -280,11 +280,17 @@ def train_stream(path: str | Path, reader: ReaderOptions | None, options: Any,
 
 
 def _single_network(options: Any) -> Any:
-    """Streaming trains one network: `ensemble` auto means 1, more is an error."""
+    """Streaming trains one network: `ensemble` auto means 1, more is an error; with no
+    cross-fitting, `decision` auto means one global threshold (as for one network in memory)."""
     from dataclasses import replace
 
     from multitag.workflow import AUTO
 
+    if options.model != "mlp":
+        raise ConfigError(f"--stream trains the network (--model mlp); got --model "
+                          f"{options.model} (train it without --stream)")
+    if options.decision == AUTO:
+        options = replace(options, decision="global")
     if options.ensemble == AUTO:
         return replace(options, ensemble=1)
     if options.ensemble != 1:
@@ -306,7 +312,7 @@ def _check_rows(found: FirstPass, options: Any, path: Path) -> None:
 def _fit(source: StreamBatches, preprocessor: Any, found: FirstPass, options: Any,
          callbacks: Sequence[Any]) -> tuple[Any, Any, Any]:
     """One network trained like `MultiLabelMLP._fit_member`, on streamed batches."""
-    from multitag.models.estimator import objective_scorer
+    from multitag.models.estimator import objective_scorer, pin_constant_labels
     from multitag.models.mlp import MLP
     from multitag.training.config import TrainConfig
     from multitag.training.trainer import Trainer
@@ -326,6 +332,8 @@ def _fit(source: StreamBatches, preprocessor: Any, found: FirstPass, options: An
     Y_valid = valid.Y_dense() if valid is not None else None
     scorer = objective_scorer(options.objective) if config.monitor == "score" else None
     result = Trainer(config, callbacks, scorer).fit(module, source, None, X_valid, Y_valid)
+    counts, n = found.label_counts, found.n_rows
+    pin_constant_labels(module, np.vstack([counts == n, counts > 0]))  # its any/all rows
     return module, result, _decision_rule(module, options, X_valid, Y_valid)
 
 
@@ -386,8 +394,14 @@ def _bundle(preprocessor: Any, module: Any, rule: Any, found: FirstPass, options
 
 
 def _label_notices(found: FirstPass) -> list[str]:
-    never = [n for n, c in zip(found.label_names, found.label_counts) if c == 0]
-    if not never:
-        return []
-    return [f"{len(never)} label(s) never occur in training and will be predicted absent: "
-            f"{', '.join(never[:10])}"]
+    counts = found.label_counts
+    never = [n for n, c in zip(found.label_names, counts) if c == 0]
+    always = [n for n, c in zip(found.label_names, counts) if c == found.n_rows]
+    notices = []
+    if never:
+        notices.append(f"{len(never)} label(s) never occur in training and will be predicted "
+                       f"absent: {', '.join(never[:10])}")
+    if always:
+        notices.append(f"{len(always)} label(s) occur in every training row and will be "
+                       f"predicted present: {', '.join(always[:10])}")
+    return notices
