@@ -156,3 +156,13 @@ def test_bad_chunk_size_and_unknown_order_are_errors(tmp_path) -> None:
         ChunkedFile(DATA / "multi.svm", chunk_rows=0)
     with pytest.raises(ConfigError, match="iterate the file once"):
         list(ChunkedFile(DATA / "multi.svm", chunk_rows=2).chunks([0]))
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2, 10])
+def test_csv_quoted_value_over_lines_is_refused_wherever_the_chunk_ends(tmp_path,
+                                                                        chunk_rows) -> None:
+    path = tmp_path / "q.csv"
+    path.write_text('a,note,lab\n1,"x",1\n2,"multi\nline",0\n3,"y",1\n')
+    assert load(path, label_columns="lab").n_samples == 3  # a whole-file load reads it
+    with pytest.raises(DataFormatError, match=r"q.csv:3: a quoted value runs over several"):
+        list(iter_chunks(path, make_options(None, label_columns="lab"), chunk_rows))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,8 @@ from multitag.data.tabular import (
     _labels,
 )
 from multitag.exceptions import DataFormatError
+
+_QUOTED_ROW = re.compile(r"inside string starting at row (\d+)")
 
 
 @dataclass
@@ -191,17 +194,35 @@ class DelimitedSource(TextSource):
 
         text = self.header + b"".join(r if r.endswith(b"\n") else r + b"\n"
                                       for r in chunk.rows())
+        lines = chunk.row_lines()
         try:
-            return pd.read_csv(io.BytesIO(text), sep=self.sep, skipinitialspace=True,
-                               dtype=dtype, encoding="utf-8-sig")
+            frame = pd.read_csv(io.BytesIO(text), sep=self.sep, skipinitialspace=True,
+                                dtype=dtype, encoding="utf-8-sig")
         except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+            if "EOF inside string" in str(err):
+                raise self._spanning(chunk, _QUOTED_ROW.search(str(err))) from err
             found = _LINE.search(str(err))
-            lines = chunk.row_lines()
             line = int(lines[int(found.group(1)) - 2]) if found and 2 <= int(
                 found.group(1)) < len(lines) + 2 else int(lines[0])
             kind = "CSV" if self.sep == "," else "TSV"
             raise DataFormatError(f"not a valid {kind} file: {_first_line(err)}",
                                   path=self.path, line=line) from err
+        if len(frame) != len(lines):
+            raise self._spanning(chunk, None)
+        return frame
+
+    def _spanning(self, chunk: TextChunk, row: Any) -> DataFormatError:
+        """A quoted value over several lines: chunks need one row a line."""
+        lines = chunk.row_lines()
+        if row is not None:
+            index = int(row.group(1)) - 1
+        else:  # the first line with an unbalanced quote
+            odd = [i for i, r in enumerate(chunk.rows()) if r.count(b'"') % 2]
+            index = odd[0] if odd else 0
+        line = int(lines[min(max(index, 0), len(lines) - 1)])
+        return DataFormatError("a quoted value runs over several lines; reading in chunks "
+                               "(predict, train --stream) needs one row a line: remove the line "
+                               "breaks inside quotes", path=self.path, line=line)
 
     def parse(self, chunk: TextChunk, piece: Piece) -> Dataset:
         if self.convert.schema is None:
