@@ -5,8 +5,8 @@ The principles, measured on the seven Mulan benchmark sets (benchmarks/mulan.py)
   training or tune a threshold on. Train `SMALL_ENSEMBLE` cross-fitted networks instead: every
   row is validation data for one of them, the threshold is tuned on all rows' out-of-fold
   probabilities, and averaging removes most of the seed-to-seed spread.
-- Cross-fitting holds out every row once, enough to tune one threshold per label (on small
-  data); a single validation slice tunes one global threshold.
+- The decision rule (`auto`): one global threshold or one per label, whichever scores better
+  under threshold cross-validation on the held-out rows (multitag.selection).
 - Early stopping watches the objective (micro-F1 at its best threshold) rather than the
   validation loss: on small data the loss turns up while decisions still improve.
 - Asymmetric loss (Ridnik et al. 2021) by default: most cells of a multi-label matrix are easy
@@ -64,7 +64,6 @@ def shaped_defaults(shape: DataShape) -> dict[str, Any]:
         "early_stopping_monitor": "objective",
         "early_stopping_patience": 20 if small else 10,
         "loss": "asymmetric",
-        "decision": "per_label" if small else "global",
     }
 
 

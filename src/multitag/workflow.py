@@ -72,8 +72,9 @@ class TrainOptions:
 
         check_objective(self.objective)
         loss_spec_from(self.loss, self.pos_weight)
-        make_rule(self.decision, **({"objective": self.objective}
-                                    if self.decision in ("global", "per_label") else {}))
+        if self.decision != AUTO:
+            make_rule(self.decision, **({"objective": self.objective}
+                                        if self.decision in ("global", "per_label") else {}))
         TrainConfig(epochs=self.epochs, batch_size=self.batch_size,
                     learning_rate=self.learning_rate, optimizer=self.optimizer,
                     weight_decay=self.weight_decay, lr_schedule=self.lr_schedule,
@@ -122,7 +123,7 @@ def train_model(train: Dataset, options: TrainOptions,
     shape = data_shape(X, Y)
     options, chosen = options.resolve(shape)
     if options.model in LINEAR_MODELS:  # only the folds matter to a linear model
-        chosen = {k: v for k, v in chosen.items() if k in ("ensemble", "decision")}
+        chosen = {k: v for k, v in chosen.items() if k == "ensemble"}
     fitted = (_fit_linear(X, Y, options) if options.model in LINEAR_MODELS
               else _fit_network(X, Y, options, train.label_names, callbacks))
     bundle = ModelBundle(
@@ -180,7 +181,10 @@ def _fit_network(X: Any, Y: np.ndarray, options: TrainOptions, label_names: Sequ
         weights = np.asarray(result.pos_weight)
         notices.append(f"pos_weight per label: min {weights.min():.3g}, median "
                        f"{np.median(weights):.3g}, max {weights.max():.3g} (stored in model.json)")
-    best = network_candidate(estimator, Y, options.objective)
+    if estimator.decision_choice_ and options.decision == AUTO:
+        notices.append(f"decision rule: {estimator.decision_rule_.name} (threshold "
+                       f"cross-validation {options.objective}: {estimator.decision_choice_})")
+    best = network_candidate(estimator)
     if options.model == "auto":
         candidates = [best] + [
             linear_candidate(name, X, Y, estimator.splits_, options.decision,

@@ -49,7 +49,7 @@ def train(
                                            "(single network)."),
     decision: str = typer.Option("auto", help="Decision rule: fixed, global, per_label, "
                                  "top_k, at_least_one (tuned on held-out rows; 'auto': "
-                                 "per_label with cross-fitting, else global)."),
+                                 "global or per_label, whichever cross-validates better)."),
     objective: str = typer.Option("micro_f1", help="What tuning maximises: micro_f1, "
                                   "macro_f1, samples_f1, hamming."),
     seed: int = typer.Option(0, help="Seed of splits, weights and shuffling."),

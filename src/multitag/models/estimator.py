@@ -89,7 +89,7 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
         X, y = validate_data(self, X, y, accept_sparse="csr", multi_output=True,
                              dtype=np.float32, reset=True)
         Y = self._encode_targets(y)
-        seed = self._seed()
+        seed = self._seed_used = self._seed()
         self.scaler_ = self._fit_scaler(X)
         X = self._scale(X)
         started = time.perf_counter()
@@ -247,16 +247,17 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
         return sp.csr_matrix(X, dtype=dtype) if sp.issparse(X) else X.astype(dtype, copy=False)
 
     def _fit_decision_rule(self, Y_held_out: np.ndarray, proba_held_out: np.ndarray) -> None:
-        """Tune the decision rule on held-out rows (a fixed threshold needs none)."""
+        """Tune the decision rule on held-out rows (a fixed threshold needs none); `auto`
+        keeps whichever of a global and a per-label threshold cross-validates better."""
         from multitag.decision import make_rule
+        from multitag.selection import best_rule
 
+        self.decision_score_, self.decision_choice_ = float("nan"), ""
         if self.decision == "fixed" or not len(Y_held_out) or self.single_output_:
             self.decision_rule_ = make_rule("fixed", threshold=float(self.threshold))
         else:
-            params = {"objective": self.objective} if self.decision in ("global", "per_label") \
-                else {}
-            rule = make_rule(self.decision, **params)
-            self.decision_rule_ = rule.fit(Y_held_out, proba_held_out)
+            self.decision_rule_, self.decision_score_, self.decision_choice_ = best_rule(
+                self.decision, self.objective, Y_held_out, proba_held_out, self._seed_used)
         self.thresholds_ = rule_thresholds(self.decision_rule_, self.module_.output.out_features)
 
     # -- prediction ------------------------------------------------------------------------
