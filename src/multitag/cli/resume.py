@@ -83,6 +83,10 @@ def guarded(checkpointer: Any) -> Iterator[None]:
 
 
 def _exit_interrupted(checkpointer: Any) -> None:
+    import multiprocessing
+
+    for worker in multiprocessing.active_children():  # parallel ensemble training workers
+        worker.terminate()
     if not checkpointer.exists():
         typer.echo("interrupted before any checkpoint; nothing to resume", err=True)
     else:
