@@ -15,6 +15,7 @@ from multitag.data.registry import make_options
 from multitag.exceptions import ConfigError, DataFormatError
 
 DATA = Path(__file__).parent / "data"
+BAD = DATA / "bad"
 
 
 def _dense(m) -> np.ndarray:
@@ -166,3 +167,95 @@ def test_csv_quoted_value_over_lines_is_refused_wherever_the_chunk_ends(tmp_path
     assert load(path, label_columns="lab").n_samples == 3  # a whole-file load reads it
     with pytest.raises(DataFormatError, match=r"q.csv:3: a quoted value runs over several"):
         list(iter_chunks(path, make_options(None, label_columns="lab"), chunk_rows))
+
+
+def _error(read) -> str:
+    """The message `read()` fails with (without the directory), or 'no error'."""
+    try:
+        read()
+    except DataFormatError as err:
+        return str(err).replace(f"{BAD}/", "")
+    return "no error"
+
+
+def _bad_corpus() -> list[tuple[str, list[str]]]:
+    from test_bad_inputs import BAD_DATA
+
+    return [(name, options) for name, (options, _, _) in sorted(BAD_DATA.items())]
+
+
+@pytest.mark.parametrize(("name", "options"), _bad_corpus())
+def test_every_bad_file_fails_streamed_as_it_fails_whole(name, options) -> None:
+    """One row a chunk, the error is `load`'s; reading for prediction (labels left out) gives
+    it too, except for the files whose only problem is in their labels."""
+    from test_bad_inputs import LABELS_ONLY
+
+    reader = make_options(None, label_columns=options[1]) if options else make_options(None)
+    whole = _error(lambda: load(BAD / name, reader))
+    assert whole != "no error"
+    assert _error(lambda: list(ChunkedFile(BAD / name, reader, 1))) == whole
+    unlabelled = _error(lambda: list(ChunkedFile(BAD / name, reader, 1, with_labels=False)))
+    assert unlabelled == ("no error" if name in LABELS_ONLY else whole)
+
+
+def test_rows_one_field_longer_than_the_header_are_an_error(tmp_path) -> None:
+    """pandas would silently take the first field of such rows for an index."""
+    options = make_options(None, label_columns="lab")
+    every = tmp_path / "every.csv"
+    every.write_text("a,b,lab\n" + "".join(f"{i},2,3,1\n" for i in range(25)))
+    later = tmp_path / "later.csv"
+    later.write_text("a,b,lab\n" + "".join(f"{i},2,1\n" if i < 10 else f"{i},2,3,1\n"
+                                           for i in range(25)))
+    for path, line in ((every, 2), (later, 12)):
+        message = rf"{path.name}:{line}: row has 4 fields; expected 3 \(one per header column\)"
+        with pytest.raises(DataFormatError, match=message):
+            load(path, options)
+        with pytest.raises(DataFormatError, match=message):
+            list(iter_chunks(path, options, 10))
+
+
+def test_a_stray_word_in_a_later_chunk_is_found_as_in_a_whole_load(tmp_path) -> None:
+    """Whether a text column is numbers with a stray word depends on all its values."""
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,lab\n" + "".join(f"{i},{'four' if i == 33 else i},1\n"
+                                           for i in range(40)))
+    message = r"t.csv:35: column 'b': expected a number or an empty cell; got 'four'"
+    options = make_options(None, label_columns="lab")
+    with pytest.raises(DataFormatError, match=message):
+        load(path, options)
+    for with_labels in (True, False):
+        with pytest.raises(DataFormatError, match=message):
+            list(iter_chunks(path, options, 10, with_labels=with_labels))
+
+
+def test_one_based_xc_file_reads_with_the_names_of_a_model_trained_on_it(tmp_path) -> None:
+    path = tmp_path / "one.xc"
+    path.write_text("3 4 2\n0 1:1 4:2\n1 2:1\n0,1 3:0.5 4:1\n")
+    full = load(path)
+    assert full.feature_names == ["f1", "f2", "f3", "f4"]
+    chunks = list(iter_chunks(path, chunk_rows=2, feature_names=full.feature_names,
+                              with_labels=False))
+    assert all(c.feature_names == full.feature_names for c in chunks)
+    np.testing.assert_array_equal(np.vstack([_dense(c.X) for c in chunks]), _dense(full.X))
+
+
+def test_labels_of_any_shape_are_left_unread_for_prediction(tmp_path) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"text": "a", "labels": {"x": 1}}\n{"text": "b", "labels": ["y"]}\n')
+    with pytest.raises(DataFormatError, match=r"d.jsonl:1: field 'labels' must be a list"):
+        list(iter_chunks(path, chunk_rows=1))
+    chunks = list(iter_chunks(path, chunk_rows=1, with_labels=False))
+    assert [c.texts for c in chunks] == [["a"], ["b"]] and chunks[0].n_labels == 0
+
+
+def test_tags_that_are_neither_text_nor_lists_name_the_file(tmp_path) -> None:
+    import pandas as pd
+
+    path = tmp_path / "t.parquet"
+    pd.DataFrame({"a": [1.0, 2.0], "tags": [{"x": 1}, {"y": 2}]}).to_parquet(path)
+    options = make_options(None, tags_column="tags")
+    with pytest.raises(DataFormatError, match=r"t.parquet: tags must be text or a list"):
+        load(path, options)
+    with pytest.raises(DataFormatError, match=r"t.parquet: tags must be text or a list"):
+        list(iter_chunks(path, options, 1))
+    assert [c.n_samples for c in iter_chunks(path, options, 1, with_labels=False)] == [1, 1]

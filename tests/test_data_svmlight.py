@@ -64,7 +64,7 @@ def test_format_given_explicitly_for_an_unknown_extension(tmp_path: Path) -> Non
     ("name", "message"),
     [
         ("bad_row.svm", r"bad_row\.svm:2: feature indices must be increasing"),
-        ("nan_feature.svm", r"nan_feature\.svm:2: row 2 has a value that is NaN"),
+        ("nan_feature.svm", r"nan_feature\.svm:2: a value is NaN"),
     ],
 )
 def test_malformed_rows_name_the_line(name: str, message: str) -> None:
@@ -79,7 +79,7 @@ def test_malformed_rows_name_the_line(name: str, message: str) -> None:
         ("# only a comment\n", r"no data rows"),
         ("3 4 2\n0 1:1\n", r":1: the header says 3 rows but the file has 1"),
         ("1 4 2\n5 1:1\n", r":2: label id 5 out of range; the header says 2 labels"),
-        ("1 2 2\n0 7:1\n", r":1: feature index 7 out of range; the header says 2"),
+        ("1 2 2\n0 7:1\n", r":2: feature index 7 out of range; the header says 2"),
         ("1.5 1:1\n", r":1: label 1.5 is not a whole number"),
         ("1 1:1\n2 2:1e999\n", r":2: .*infinite or too large"),
         ("1 a:1\n", r":1: expected 'label,label"),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from multitag.exceptions import ConfigError
-from multitag.fileio import atomic_write_json, staged_directory
+from multitag.fileio import atomic_text_file, atomic_write_json, staged_directory
 
 
 def test_atomic_json_leaves_no_temporary_files(tmp_path: Path) -> None:
@@ -46,3 +46,15 @@ def test_refuses_foreign_directories_and_files(tmp_path: Path) -> None:
             staged_directory(tmp_path / "mine.txt", ("f.txt",), "model"):
         pass
     assert (tmp_path / "mine.txt").read_text() == "keep"
+
+
+def test_a_failed_text_file_leaves_no_directory_it_created(tmp_path: Path) -> None:
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(ValueError, match="stop"), \
+            atomic_text_file(tmp_path / "kept" / "new" / "deeper" / "out.csv") as handle:
+        handle.write("id\n")
+        raise ValueError("stop")
+    assert [p.name for p in tmp_path.rglob("*")] == ["kept"]
+    with atomic_text_file(tmp_path / "kept" / "new" / "out.csv") as handle:
+        handle.write("id\n")
+    assert (tmp_path / "kept" / "new" / "out.csv").read_text() == "id\n"

@@ -215,6 +215,7 @@ def _build_network(directory: Path, description: dict[str, Any],
                              f"positive integer; got {members!r}")
     found = {k[len(_NETWORK_PREFIX):]: v for k, v in tensors.items()
              if k.startswith(_NETWORK_PREFIX)}
+    _check_member_count(directory, found, members)
     if members == 1:
         module = _build_mlp(directory, arch, found)
     else:
@@ -228,6 +229,16 @@ def _build_network(directory: Path, description: dict[str, Any],
         raise ModelFileError(f"{directory / MODEL_JSON}: {len(description['label_names'])} "
                              f"label names for {module.output.out_features} outputs")
     return module.eval()
+
+
+def _check_member_count(directory: Path, found: dict[str, np.ndarray], members: int) -> None:
+    """The weights hold `members` networks: `<i>.<name>` tensors, or unnumbered for one."""
+    numbered = {k.split(".", 1)[0] for k in found if k.split(".", 1)[0].isdigit()}
+    held = len(numbered) if numbered else int(bool(found))
+    if (numbered and numbered != {str(i) for i in range(len(numbered))}) or held != members:
+        raise ModelFileError(f"{directory / WEIGHTS}: holds {held} network(s) (numbered "
+                             f"{sorted(numbered, key=int) or 'none'}) but {MODEL_JSON} says "
+                             f"architecture.members is {members}; expected them to agree")
 
 
 def _member_tensors(found: dict[str, np.ndarray], index: int) -> dict[str, np.ndarray]:

@@ -39,6 +39,7 @@ def atomic_text_file(path: str | Path) -> Iterator[Any]:
     """A text handle written bit by bit to a temporary file beside `path`, renamed into place
     when the block ends without error (removed otherwise: nothing half-written remains)."""
     path = Path(path)
+    created = [d for d in (path.parent, *path.parent.parents) if not d.exists()]
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -48,7 +49,17 @@ def atomic_text_file(path: str | Path) -> Iterator[Any]:
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        _remove_empty(created)
         raise
+
+
+def _remove_empty(directories: list[Path]) -> None:
+    """Remove the directories made for a write that failed (deepest first; only if empty)."""
+    for directory in directories:
+        try:
+            directory.rmdir()
+        except OSError:
+            return
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from multitag.exceptions import ConfigError
+from multitag.exceptions import ConfigError, DataFormatError
 from multitag.fileio import atomic_text_file, atomic_write_text
 
 
@@ -115,12 +115,22 @@ def predict_chunks(bundle: Any, chunks: Iterable[Any], output: Path | None, *, r
         writer = PredictionWriter(handle, bundle.label_names, jsonl=is_jsonl_output(output),
                                   with_proba=with_proba)
         for chunk in chunks:
-            proba = bundle.predict_proba(chunk)
+            proba = _named(getattr(chunks, "path", None), bundle.predict_proba, chunk)
             writer.write(proba, rule.predict(proba))
             if on_chunk is not None:
                 on_chunk(len(proba))
         writer.finish()
     return writer.rows
+
+
+def _named(path: Path | None, predict: Callable[[Any], np.ndarray], chunk: Any) -> np.ndarray:
+    """`predict(chunk)`; an error about the data that names no file names `path`."""
+    try:
+        return predict(chunk)
+    except DataFormatError as err:
+        if path is None or err.path is not None:
+            raise
+        raise DataFormatError(str(err), path=path) from err
 
 
 @contextmanager

@@ -45,11 +45,15 @@ def read_arff(path: Path, options: ReaderOptions | None = None) -> Dataset:
 
 def dataset_from_body(
     body: RawBody, header: Header, path: Path, columns: tuple[list[int], int | None],
-    notices: tuple[str, ...] = (),
+    notices: tuple[str, ...] = (), *, with_labels: bool = True,
 ) -> Dataset:
-    """The Dataset of parsed rows; `columns` = (label attribute indices, text attribute)."""
+    """The Dataset of parsed rows; `columns` = (label attribute indices, text attribute).
+    `with_labels=False` (prediction) leaves the labels out unchecked: Y has no columns."""
     label_idx, text_idx = columns
-    Y = _labels(body, header.attributes, label_idx, path)
+    if with_labels:
+        Y = _labels(body, header.attributes, label_idx, path)
+    else:
+        Y = np.zeros((body.values.shape[0], 0), dtype=np.uint8)
     skip = set(label_idx) | ({text_idx} if text_idx is not None else set())
     X, names, dropped = _features(body, header.attributes, skip)
     notices += tuple(
@@ -63,7 +67,7 @@ def dataset_from_body(
                     "imputes them",)
     return Dataset(
         X=X, Y=Y, feature_names=names,
-        label_names=[header.attributes[i].name for i in label_idx],
+        label_names=[header.attributes[i].name for i in label_idx] if with_labels else [],
         name=base_name(path), has_missing=has_missing, notices=notices, texts=body.texts,
     )
 

@@ -41,6 +41,10 @@ class RawBody:
         return sp.issparse(self.values)
 
 
+def no_rows_error(path: Path) -> DataFormatError:
+    return DataFormatError("no data rows after @data; expected at least one row", path=path)
+
+
 def parse_body(
     lines: list[str], header: Header, path: Path, text_attribute: int | None = None,
     line_offset: int = 0,
@@ -50,7 +54,7 @@ def parse_body(
     `line_offset`: file lines before `lines[0]` (when `lines` is a chunk of a larger file)."""
     numbers = [i for i in range(header.data_start, len(lines)) if _is_row(lines[i])]
     if not numbers:
-        raise DataFormatError("no data rows after @data; expected at least one row", path=path)
+        raise no_rows_error(path)
     rows = [lines[i] for i in numbers]
     row_lines = np.asarray(numbers, dtype=np.int64) + 1 + line_offset
     if text_attribute is None:

@@ -96,7 +96,8 @@ class ChunkedFile:
                 rows += chunk.n_samples
                 yield chunk
         if not pieces:
-            raise DataFormatError("no data rows; expected at least one row", path=self.path)
+            raise self.source.no_rows()
+        self.source.finish(rows)
         self.pieces = pieces
         self.source.n_rows = rows
 
@@ -134,12 +135,20 @@ class Source:
     """Reading of one format: `read(start, limit)` yields (piece, chunk) from `start` on."""
 
     n_rows: int | None = None
+    path: Path
 
     def read(self, start: Piece | None, limit: int | None = None) -> Iterator[tuple[Piece, Any]]:
         raise NotImplementedError
 
     def shuffle(self, pieces: list[Piece], generator: np.random.Generator) -> list[int]:
         return [int(i) for i in generator.permutation(len(pieces))]
+
+    def no_rows(self) -> DataFormatError:
+        """The error for a file without data rows (the format's whole-file reader's)."""
+        return DataFormatError("no data rows; expected at least one row", path=self.path)
+
+    def finish(self, rows: int) -> None:
+        """Checks once every chunk was read (`rows` data rows): none by default."""
 
 
 class TextSource(Source):

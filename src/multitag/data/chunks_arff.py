@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import numpy as np
-
 from multitag.data.arff import dataset_from_body, label_indices, text_attribute
-from multitag.data.arff_body import parse_body
+from multitag.data.arff_body import no_rows_error, parse_body
 from multitag.data.arff_header import parse_header
 from multitag.data.chunks import ChunkedFile, Piece, TextChunk, TextSource
 from multitag.data.dataset import Dataset
-from multitag.data.reading import open_binary
+from multitag.data.reading import check_text_start, open_binary
 from multitag.exceptions import DataFormatError
 
 
@@ -31,7 +29,9 @@ class ArffSource(TextSource):
         self.notices = (f"labels: {len(self.label_idx)} attribute(s) named by {source}",)
 
     def _header_lines(self) -> tuple[list[str], Piece]:
-        """Lines up to and including `@data`, and where the data starts."""
+        """Lines up to and including `@data`, and where the data starts. The checks and the
+        header parser are `read_arff`'s, so a file without `@data` gets its message."""
+        check_text_start(self.path)
         lines: list[str] = []
         offset = 0
         with open_binary(self.path) as handle:
@@ -39,15 +39,14 @@ class ArffSource(TextSource):
                 offset += len(raw)
                 lines.append(_decode(raw, len(lines) == 0)[0])
                 if lines[-1].strip().lower().startswith("@data"):
-                    return lines, Piece(offset, len(lines) + 1, 0)
-        if not "".join(lines).strip():
-            raise DataFormatError("the file is empty; expected a header and data rows",
-                                  path=self.path)
-        raise DataFormatError("no @data line; expected @attribute lines then @data",
-                              path=self.path)
+                    break
+        return lines, Piece(offset, len(lines) + 1, 0)
 
     def start_of_data(self) -> Piece:
         return self.data_start
+
+    def no_rows(self) -> DataFormatError:
+        return no_rows_error(self.path)
 
     def is_row(self, line: bytes) -> bool:
         stripped = line.lstrip()
@@ -62,11 +61,9 @@ class ArffSource(TextSource):
         bad = [chunk.first_line + i for i, (_, ok) in enumerate(decoded) if not ok]
         if bad:
             notices += (f"{self.path.name}: line {bad[0]} is not valid UTF-8; read as Latin-1",)
-        labels = self.label_idx
-        data = dataset_from_body(body, self.header, self.path, (labels, self.text_idx), notices)
-        if self.with_labels:
-            return data
-        return replace(data, Y=np.zeros((data.n_samples, 0), dtype=np.uint8), label_names=[])
+        columns = (self.label_idx, self.text_idx)
+        return dataset_from_body(body, self.header, self.path, columns, notices,
+                                 with_labels=self.with_labels)
 
 
 def _decode(raw: bytes, first: bool) -> tuple[str, bool]:

@@ -27,6 +27,12 @@ from multitag.data.svmlight import (
     MAX_COLUMNS,
     _row_problem,
     _SpacedCommas,
+    check_row_count,
+    header_label_error,
+    header_width_error,
+    label_value_problem,
+    no_rows_error,
+    non_finite_error,
     read_header,
 )
 from multitag.data.svmlight_bulk import (
@@ -80,12 +86,19 @@ class SvmlightSource(TextSource):
     def is_row(self, line: bytes) -> bool:
         return bool(line.split(b"#", 1)[0].strip())
 
+    def no_rows(self) -> DataFormatError:
+        return no_rows_error(self.path)
+
+    def finish(self, rows: int) -> None:
+        check_row_count(self.header, rows, self.path)
+
     def _known_layout(self, feature_names: Sequence[str] | None) -> SvmLayout | None:
-        if self.header is not None:
-            return SvmLayout(self.header[1], 0, None, self.header[2])
+        first = _FEATURE_NAME.fullmatch(feature_names[0]) if feature_names else None
+        base = int(first.group(1)) if first else 0
+        if self.header is not None:  # 0-based, unless a model of as many features says 1
+            base = base if feature_names and len(feature_names) == self.header[1] else 0
+            return SvmLayout(self.header[1], base, None, self.header[2])
         if feature_names is not None and not self.with_labels:
-            first = _FEATURE_NAME.fullmatch(feature_names[0]) if feature_names else None
-            base = int(first.group(1)) if first else 0
             return SvmLayout(len(feature_names), base, None, 0)
         return None
 
@@ -124,6 +137,9 @@ class SvmlightSource(TextSource):
         bad = np.flatnonzero((indices < 0) | (indices >= layout.n_features))
         if bad.size:
             row = _row_of(raw.indptr, bad[0])
+            if self.header is not None and indices[bad[0]] >= layout.n_features:
+                raise header_width_error(int(raw.indices[bad[0]]), layout.n_features,
+                                         self.path, int(lines[row]))
             last = layout.n_features - 1 + layout.first_index
             raise DataFormatError(
                 f"feature index {int(raw.indices[bad[0]])} out of range; expected "
@@ -135,9 +151,7 @@ class SvmlightSource(TextSource):
         finite = np.isfinite(X.data)
         if not finite.all():
             row = _row_of(X.indptr, int(np.flatnonzero(~finite)[0]))
-            raise DataFormatError(
-                "a value is NaN, infinite or too large for float32; expected finite numbers",
-                path=self.path, line=int(lines[row]))
+            raise non_finite_error(self.path, int(lines[row]))
         return X
 
     def _labels(self, raw: BulkRows, lines: np.ndarray) -> np.ndarray | sp.csr_matrix:
@@ -154,11 +168,12 @@ class SvmlightSource(TextSource):
             known = (columns >= 0) & (columns < layout.n_labels)
         if not known.all():
             pos = int(np.flatnonzero(~known)[0])
+            line = int(lines[_row_of(indptr, pos)])
+            if self.header is not None:
+                raise header_label_error(int(ids[pos]), layout.n_labels, self.path, line)
             raise DataFormatError(
                 f"label id {int(ids[pos])} out of range; the file declares {layout.n_labels} "
-                f"labels (ids 0 to {layout.n_labels - 1})",
-                path=self.path, line=int(lines[_row_of(indptr, pos)]),
-            )
+                f"labels (ids 0 to {layout.n_labels - 1})", path=self.path, line=line)
         Y = sp.csr_matrix((np.ones(len(ids), dtype=np.uint8), columns, indptr),
                           shape=(len(raw.label_counts), layout.n_labels))
         Y.sum_duplicates()
@@ -213,15 +228,10 @@ def _general(block: bytes, rows: list[bytes], lines: np.ndarray, path: object) -
 
 
 def _check_label_values(raw: BulkRows, lines: np.ndarray, path: object) -> None:
-    flat = raw.label_ids
-    whole = True if flat.dtype.kind in "iu" else flat == np.floor(flat)
-    bad = np.flatnonzero(~(whole & (flat >= 0) & (flat < MAX_COLUMNS)))
-    if bad.size:
+    problem = label_value_problem(raw.label_ids)
+    if problem is not None:
         indptr = np.concatenate([[0], np.cumsum(raw.label_counts)])
-        raise DataFormatError(
-            f"label {flat[bad[0]]:g} is not a whole number from 0 to {MAX_COLUMNS - 1:,}; "
-            "expected label ids like 0,3,17", path=path,
-            line=int(lines[_row_of(indptr, int(bad[0]))]))
+        raise DataFormatError(problem[1], path=path, line=int(lines[_row_of(indptr, problem[0])]))
 
 
 def _row_of(indptr: np.ndarray, position: int) -> int:

@@ -14,21 +14,29 @@ import io
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from multitag.data.chunks import ChunkedFile, Piece, Source, TextChunk, TextSource
 from multitag.data.dataset import Dataset
-from multitag.data.reading import base_name, open_binary
+from multitag.data.reading import base_name, check_text_start, open_binary
 from multitag.data.tabular import (
-    _LINE,
     MAX_ONE_HOT_VALUES,
+    _check_jsonl_records,
     _check_values,
     _jsonl_defaults,
     _label_column_names,
     _labels,
+    check_ragged,
+    delimited_error,
+    is_mostly_numeric,
+    no_rows_error,
+    ragged,
+    read_csv_frame,
+    stray_word_error,
+    stray_words,
 )
 from multitag.exceptions import DataFormatError
 
@@ -45,9 +53,16 @@ class Schema:
     tags: set[str] = field(default_factory=set)
     n_rows: int = 0
     typed: set[str] = field(default_factory=set)  # read as numbers in some chunk
+    present: dict[str, int] = field(default_factory=dict)  # values present per column
+    words: dict[str, int] = field(default_factory=dict)  # of those, not numbers
+    first_word: dict[str, tuple[object, int | None]] = field(default_factory=dict)
+    read_tags: bool = True  # False when labels are left out (prediction): tags go unread
+    path: Any = None  # named in errors
 
-    def add(self, frame: Any, options: Any, count: bool = True) -> None:
-        """Take in one chunk (`count=False`: a second look at the values of text columns)."""
+    def add(self, frame: Any, options: Any, count: bool = True,
+            lines: np.ndarray | None = None) -> None:
+        """Take in one chunk (`count=False`: a second look at the values of text columns;
+        `lines`: the file line of each row)."""
         for col in frame.columns:
             if col not in self.columns:
                 self.columns.append(col)
@@ -55,8 +70,11 @@ class Schema:
         for col in frame.columns:
             series = frame[col]
             if col == options.tags_column:
-                self.tags |= {t for cell in series.tolist() for t in _cell_tags(cell, options)}
+                if self.read_tags:
+                    self._add_tags(series.tolist(), options, lines)
                 continue
+            if count:
+                self._count_words(col, series, lines)
             if series.dtype.kind in "biuf":
                 self.typed.add(col)
             elif col not in (options.text_column,):
@@ -64,6 +82,35 @@ class Schema:
             if col in self.text_like and len(self.values.get(col, ())) <= MAX_ONE_HOT_VALUES:
                 seen = self.values.setdefault(col, set())
                 seen |= {str(v) for v in series.dropna().astype(object).tolist()}
+
+    def _add_tags(self, cells: list[Any], options: Any, lines: np.ndarray | None) -> None:
+        for i, cell in enumerate(cells):
+            try:
+                self.tags.update(_cell_tags(cell, options))
+            except TypeError as err:
+                line = int(lines[i]) if lines is not None else None
+                raise DataFormatError(str(err), path=self.path, line=line) from err
+
+    def _count_words(self, col: str, series: Any, lines: np.ndarray | None) -> None:
+        """Tally what `load` checks for a text column: how many values are not numbers."""
+        if series.dtype.kind in "biuf":
+            self.present[col] = self.present.get(col, 0) + int(series.notna().sum())
+            return
+        present, words = stray_words(series)
+        self.present[col] = self.present.get(col, 0) + present
+        self.words[col] = self.words.get(col, 0) + int(words.sum())
+        if words.any() and col not in self.first_word:
+            row = int(np.flatnonzero(words)[0])
+            line = int(lines[row]) if lines is not None else None
+            self.first_word[col] = (series.iloc[row], line)
+
+    def check_words(self, path: Any, skip: set[str]) -> None:
+        """A column of numbers with a few stray words is an error, as in `load`."""
+        for col in self.columns:
+            if col in self.text_like and col not in skip and is_mostly_numeric(
+                    self.present.get(col, 0), self.words.get(col, 0)):
+                value, line = self.first_word[col]
+                raise stray_word_error(str(col), value, path, line)
 
     def rescan_columns(self) -> list[str]:
         """Text columns that some chunk read as numbers (their values are read again as text)."""
@@ -86,11 +133,21 @@ class TabularChunks:
         self.with_labels = with_labels
         self.schema: Schema | None = None
 
+    def new_schema(self) -> Schema:
+        return Schema(read_tags=self.with_labels, path=self.path)
+
+    def not_features(self) -> set[str]:
+        """Label and text columns of the file (the stray-word check is for features)."""
+        options, columns = self.options, self.schema.columns if self.schema else []
+        named = {*options.label_columns, options.tags_column, options.text_column}
+        prefix = options.label_prefix
+        return {c for c in columns if c in named or (prefix and str(c).startswith(prefix))}
+
     def dataset(self, frame: Any, lines: np.ndarray | None, first: bool) -> Dataset:
         schema = self.schema
         frame = frame.reindex(columns=schema.columns)
         if len(frame) == 0:
-            raise DataFormatError("no data rows; expected at least one row", path=self.path)
+            raise no_rows_error(self.path)
         lines = lines if lines is not None else np.zeros(len(frame), dtype=np.int64)
         options = self.options
         Y, label_names, used = self._labels(frame, lines)
@@ -173,7 +230,14 @@ def _cell_tags(cell: Any, options: Any) -> list[str]:
     return [t for t in tags if t]
 
 
-class DelimitedSource(TextSource):
+class TabularSource(TextSource):
+    """A text format of `tabular`: its whole-file reader's message for a file of no rows."""
+
+    def no_rows(self) -> DataFormatError:
+        return no_rows_error(self.path)
+
+
+class DelimitedSource(TabularSource):
     """CSV/TSV: the header line, then runs of physical lines parsed by pandas."""
 
     def __init__(self, owner: ChunkedFile, with_labels: bool, sep: str) -> None:
@@ -190,25 +254,26 @@ class DelimitedSource(TextSource):
         return Piece(len(self.header), 2, 0)
 
     def frame(self, chunk: TextChunk, dtype: Any = None) -> Any:
+        """The rows of `chunk` under the header line, with `read_csv`'s checks and messages."""
         import pandas as pd
 
-        text = self.header + b"".join(r if r.endswith(b"\n") else r + b"\n"
-                                      for r in chunk.rows())
-        lines = chunk.row_lines()
+        rows, lines = chunk.rows(), chunk.row_lines()
+        text = self.header + b"".join(r if r.endswith(b"\n") else r + b"\n" for r in rows)
         try:
-            frame = pd.read_csv(io.BytesIO(text), sep=self.sep, skipinitialspace=True,
-                                dtype=dtype, encoding="utf-8-sig")
+            frame = read_csv_frame(io.BytesIO(text), self.sep, dtype=dtype, encoding="utf-8-sig")
         except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
             if "EOF inside string" in str(err):
                 raise self._spanning(chunk, _QUOTED_ROW.search(str(err))) from err
-            found = _LINE.search(str(err))
-            line = int(lines[int(found.group(1)) - 2]) if found and 2 <= int(
-                found.group(1)) < len(lines) + 2 else int(lines[0])
-            kind = "CSV" if self.sep == "," else "TSV"
-            raise DataFormatError(f"not a valid {kind} file: {_first_line(err)}",
-                                  path=self.path, line=line) from err
-        if len(frame) != len(lines):
+
+            def line_of(number: int) -> int:  # pandas' line 1 is the header
+                return int(lines[number - 2]) if 2 <= number < len(lines) + 2 else int(lines[0])
+
+            raise delimited_error(err, self.sep, self.path, line_of) from err
+        if len(frame) != len(lines) and not frame.attrs.get("ragged"):
             raise self._spanning(chunk, None)
+        if ragged(frame):
+            decoded = [r.decode("utf-8", errors="replace") for r in (self.header, *rows)]
+            check_ragged(frame, decoded, self.sep, self.path, [1, *lines])
         return frame
 
     def _spanning(self, chunk: TextChunk, row: Any) -> DataFormatError:
@@ -235,9 +300,9 @@ class DelimitedSource(TextSource):
         return self.convert.dataset(frame, chunk.row_lines(), piece.row == 0)
 
     def _scan(self) -> Schema:
-        schema = Schema()
+        schema = self.convert.new_schema()
         for _, chunk in self.text_chunks(self.start_of_data(), None):
-            schema.add(self.frame(chunk), self.convert.options)
+            schema.add(self.frame(chunk), self.convert.options, lines=chunk.row_lines())
         again = schema.rescan_columns()
         if again:
             for col in again:
@@ -246,19 +311,21 @@ class DelimitedSource(TextSource):
                 frame = self.frame(chunk, {c: str for c in again})
                 schema.add(frame[again], self.convert.options, count=False)
         self.n_rows = schema.n_rows
+        self.convert.schema = schema
+        schema.check_words(self.path, self.convert.not_features())
         return schema
 
 
-class JsonlSource(TextSource):
+class JsonlSource(TabularSource):
     """JSON lines: one object a line, parsed with `json`, a chunk made into a DataFrame."""
 
     def __init__(self, owner: ChunkedFile, with_labels: bool) -> None:
         super().__init__(owner)
+        check_text_start(self.path)
         self.convert = TabularChunks(owner, with_labels)
+        self.lists_only = owner.options.tags_column is None
 
-    def frame(self, chunk: TextChunk) -> Any:
-        import pandas as pd
-
+    def records(self, chunk: TextChunk) -> list[dict[str, Any]]:
         records = []
         for number, line in zip(chunk.row_lines(), chunk.rows(), strict=True):
             try:
@@ -271,7 +338,12 @@ class JsonlSource(TextSource):
                 raise DataFormatError(f"expected a JSON object; got {type(record).__name__}",
                                       path=self.path, line=int(number))
             records.append(record)
-        return pd.DataFrame.from_records(records)
+        return records
+
+    def frame(self, chunk: TextChunk) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame.from_records(self.records(chunk))
 
     def parse(self, chunk: TextChunk, piece: Piece) -> Dataset:
         if self.convert.schema is None:
@@ -279,17 +351,25 @@ class JsonlSource(TextSource):
         return self.convert.dataset(self.frame(chunk), chunk.row_lines(), piece.row == 0)
 
     def _scan(self) -> None:
-        frames = (self.frame(chunk) for _, chunk in self.text_chunks(self.start_of_data(), None))
-        first = next(frames, None)
-        if first is None:
-            raise DataFormatError("no data rows; expected one JSON object a line",
-                                  path=self.path)
-        self.convert.options = _jsonl_defaults(first, self.convert.options)
-        schema = Schema()
-        for frame in (first, *frames):
-            schema.add(frame, self.convert.options)
+        """One pass: the columns, and `read_jsonl`'s checks of every record (the labels'
+        only when they are read)."""
+        import pandas as pd
+
+        schema, checked = self.convert.new_schema(), None
+        for _, chunk in self.text_chunks(self.start_of_data(), None):
+            records, lines = self.records(chunk), chunk.row_lines()
+            frame = pd.DataFrame.from_records(records)
+            if checked is None:
+                self.convert.options = _jsonl_defaults(frame, self.convert.options)
+                checked = self.convert.options if self.convert.with_labels else replace(
+                    self.convert.options, tags_column=None)
+            _check_jsonl_records(records, list(lines), checked, self.lists_only, self.path)
+            schema.add(frame, self.convert.options, lines=lines)
+        if checked is None:
+            raise no_rows_error(self.path)
         self.convert.schema = schema
         self.n_rows = schema.n_rows
+        schema.check_words(self.path, self.convert.not_features())
 
 
 class ParquetSource(Source):
@@ -329,12 +409,16 @@ class ParquetSource(Source):
 
     def read(self, start: Piece | None, limit: int | None = None) -> Iterator[tuple[Piece, Any]]:
         if self.convert.schema is None:
-            schema = Schema()
+            schema = self.convert.new_schema()
             for _, frame in self.frames(None, None):
                 schema.add(frame, self.convert.options)
             self.convert.schema = schema
+            schema.check_words(self.path, self.convert.not_features())
         for piece, frame in self.frames(start, limit):
             yield piece, self.convert.dataset(frame, None, piece.row == 0)
+
+    def no_rows(self) -> DataFormatError:
+        return no_rows_error(self.path)
 
     def shuffle(self, pieces: list[Piece], generator: np.random.Generator) -> list[int]:
         """Row groups in a shuffled order, the batches of each group in a shuffled order."""
@@ -345,10 +429,6 @@ class ParquetSource(Source):
         for group in generator.permutation(sorted(groups)):
             order += [int(i) for i in generator.permutation(groups[int(group)])]
         return order
-
-
-def _first_line(err: Exception) -> str:
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
 
 
 def tabular_source(owner: ChunkedFile, with_labels: bool) -> Source:

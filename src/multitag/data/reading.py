@@ -64,9 +64,7 @@ def read_bytes(path: Path) -> bytes:
 def read_text(path: Path) -> tuple[str, tuple[str, ...]]:
     """Decoded text of `path` (UTF-8, else Latin-1 with a notice) and the notices."""
     data = read_bytes(path)
-    if not data.strip():
-        raise DataFormatError("the file is empty; expected a header and data rows", path=path)
-    _check_not_binary(data, path)
+    check_text(data, path)
     try:
         return data.decode("utf-8-sig"), ()
     except UnicodeDecodeError as err:
@@ -74,6 +72,26 @@ def read_text(path: Path) -> tuple[str, tuple[str, ...]]:
             f"{path.name}: not valid UTF-8 (byte {err.start}); read as Latin-1 instead",
         )
         return data.decode("latin-1"), notice
+
+
+_TEXT_CHECK_BYTES = 1 << 20
+
+
+def check_text(data: bytes, path: Path, *, more: bool = False) -> None:
+    """Empty, UTF-16/32 or binary content (a NUL byte in its first MiB) is an error.
+
+    `data` is the whole file, or its start with `more` telling whether anything follows."""
+    if not more and not data.strip():
+        raise DataFormatError("the file is empty; expected a header and data rows", path=path)
+    _check_not_binary(data, path)
+
+
+def check_text_start(path: Path) -> None:
+    """`check_text` on the first MiB of `path`, for readers that stream the file."""
+    with decompression_errors(path), open_binary(path) as handle:
+        head = handle.read(_TEXT_CHECK_BYTES)
+        more = bool(handle.read(1))
+    check_text(head, path, more=more)
 
 
 _WIDE_BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32",
@@ -87,7 +105,7 @@ def _check_not_binary(data: bytes, path: Path) -> None:
             raise DataFormatError(
                 f"the file is {encoding} text (byte-order mark); expected UTF-8: convert it, "
                 f"e.g. iconv -f {encoding} -t UTF-8", path=path, line=1)
-    nul = data.find(b"\x00", 0, 1 << 20)
+    nul = data.find(b"\x00", 0, _TEXT_CHECK_BYTES)
     if nul >= 0:
         raise DataFormatError(
             f"binary data (a NUL byte at offset {nul}); expected a text file", path=path)

@@ -79,21 +79,47 @@ def _read(path: Path) -> Dataset:
     raw = _load(path, skip_header=header is not None)
     n_rows = len(raw.indptr) - 1
     if n_rows == 0:
-        raise DataFormatError(
-            "no data rows; expected lines like '1,5 3:0.5 10:1' (labels, then index:value)",
-            path=path,
-        )
-    if header is not None and header[0] != n_rows:
-        raise DataFormatError(
-            f"the header says {header[0]} rows but the file has {n_rows}; expected them "
-            "to agree", path=path, line=1,
-        )
+        raise no_rows_error(path)
+    check_row_count(header, n_rows, path)
     X, first_index = _feature_matrix(raw, header, path)
     Y, label_names = _label_matrix(raw, header, path)
     del raw
     _check_finite(X, path, header is not None)
     names = [f"f{i + first_index}" for i in range(X.shape[1])]
     return Dataset(X=X, Y=Y, feature_names=names, label_names=label_names, name=base_name(path))
+
+
+def no_rows_error(path: Path) -> DataFormatError:
+    return DataFormatError(
+        "no data rows; expected lines like '1,5 3:0.5 10:1' (labels, then index:value)",
+        path=path,
+    )
+
+
+def check_row_count(header: tuple[int, int, int] | None, n_rows: int, path: Path) -> None:
+    """The header's row count must be the number of data rows."""
+    if header is not None and header[0] != n_rows:
+        raise DataFormatError(
+            f"the header says {header[0]} rows but the file has {n_rows}; expected them "
+            "to agree", path=path, line=1,
+        )
+
+
+def header_width_error(index: int, n_cols: int, path: Path, line: int | None) -> DataFormatError:
+    """The first feature index beyond the header's feature count, on its `line`."""
+    return DataFormatError(
+        f"feature index {index} out of range; the header says {n_cols} features "
+        f"(indices 0 to {n_cols - 1}, or 1 to {n_cols})", path=path, line=line,
+    )
+
+
+def header_label_error(label_id: int, n_labels: int, path: Path,
+                       line: int | None) -> DataFormatError:
+    """The first label id beyond the header's label count, on its `line`."""
+    return DataFormatError(
+        f"label id {label_id} out of range; the header says {n_labels} labels (ids 0 to "
+        f"{n_labels - 1}, or 1 to {n_labels})", path=path, line=line,
+    )
 
 
 def _load(path: Path, *, skip_header: bool) -> BulkRows:
@@ -171,10 +197,10 @@ def _feature_matrix(
         n_cols = header[1]
         base = 0 if width <= n_cols else base
         if width - base > n_cols:
-            raise DataFormatError(
-                f"feature index {width - 1} out of range; the header says {n_cols} features "
-                f"(indices 0 to {n_cols - 1}, or 1 to {n_cols})", path=path, line=1,
-            )
+            pos = int(np.flatnonzero(raw.indices.astype(np.int64) - base >= n_cols)[0])
+            row = int(np.searchsorted(raw.indptr, pos, side="right") - 1)
+            raise header_width_error(int(raw.indices[pos]), n_cols, path,
+                                     _line_of_row(path, row, True))
     index_type = np.int32 if nnz < 2**31 else np.int64
     indices = raw.indices.astype(index_type, copy=False)
     if base:
@@ -191,24 +217,31 @@ def _label_matrix(
     counts, flat = raw.label_counts, raw.label_ids
     indptr = np.zeros(len(counts) + 1, dtype=np.int32 if len(flat) < 2**31 else np.int64)
     np.cumsum(counts, out=indptr[1:])
-    whole = True if flat.dtype.kind in "iu" else flat == np.floor(flat)
-    bad = np.flatnonzero(~(whole & (flat >= 0) & (flat < MAX_COLUMNS)))
-    if bad.size:
-        raise _label_error(path, header, indptr, bad[0], f"label {flat[bad[0]]:g} is not a "
-                           f"whole number from 0 to {MAX_COLUMNS - 1:,}; expected label ids "
-                           "like 0,3,17")
+    problem = label_value_problem(flat)
+    if problem is not None:
+        raise _label_error(path, header, indptr, *problem)
     ids = flat.astype(np.int32, copy=False)
     columns, names = _label_columns(ids, header)
     if header is not None and ids.size and columns.max() >= header[2]:
-        pos = int(np.argmax(columns))
-        raise _label_error(path, header, indptr, pos, f"label id {int(ids[pos])} out of range; "
-                           f"the header says {header[2]} labels")
+        pos = int(np.flatnonzero(columns >= header[2])[0])
+        row = int(np.searchsorted(indptr, pos, side="right") - 1)
+        raise header_label_error(int(ids[pos]), header[2], path, _line_of_row(path, row, True))
     Y = sp.csr_matrix(
         (np.ones(len(ids), dtype=np.uint8), columns, indptr), shape=(len(counts), len(names))
     )
     Y.sum_duplicates()
     Y.data[:] = 1
     return label_matrix(Y), names
+
+
+def label_value_problem(flat: np.ndarray) -> tuple[int, str] | None:
+    """(position, message) of the first label id that is not a whole number in range."""
+    whole = True if flat.dtype.kind in "iu" else flat == np.floor(flat)
+    bad = np.flatnonzero(~(whole & (flat >= 0) & (flat < MAX_COLUMNS)))
+    if not bad.size:
+        return None
+    return int(bad[0]), (f"label {flat[bad[0]]:g} is not a whole number from 0 to "
+                         f"{MAX_COLUMNS - 1:,}; expected label ids like 0,3,17")
 
 
 def _label_error(
@@ -234,10 +267,12 @@ def _check_finite(X: sp.csr_matrix, path: Path, has_header: bool) -> None:
     bad = ~np.isfinite(X.data)
     if bad.any():
         row = int(np.searchsorted(X.indptr, int(np.flatnonzero(bad)[0]), side="right") - 1)
-        raise DataFormatError(
-            f"row {row + 1} has a value that is NaN, infinite or too large for float32; "
-            "expected finite numbers", path=path, line=_line_of_row(path, row, has_header),
-        )
+        raise non_finite_error(path, _line_of_row(path, row, has_header))
+
+
+def non_finite_error(path: Path, line: int | None) -> DataFormatError:
+    return DataFormatError("a value is NaN, infinite or too large for float32; expected "
+                           "finite numbers", path=path, line=line)
 
 
 def _line_of_row(path: Path, row: int, has_header: bool) -> int | None:

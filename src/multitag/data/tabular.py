@@ -8,8 +8,11 @@ dropped with a notice, and `text_column` is kept as raw text for TF-IDF in the p
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -46,39 +49,82 @@ def _read_delimited(path: Path, options: ReaderOptions, sep: str) -> Dataset:
 
     try:
         with decompression_errors(path):
-            frame = pd.read_csv(
-                path, sep=sep, compression=_PANDAS_COMPRESSION.get(compression_of(path)),
-                skipinitialspace=True,
-            )
+            frame = read_csv_frame(
+                path, sep, compression=_PANDAS_COMPRESSION.get(compression_of(path)))
     except pd.errors.EmptyDataError as err:
         raise DataFormatError("the file is empty; expected a header row of column names",
                               path=path, line=1) from err
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
-        found = _LINE.search(str(err))
-        fields = _FIELDS.search(str(err))
-        problem = (f"row has {fields.group(3)} fields; expected {fields.group(1)} (one per "
-                   "header column)" if fields else
-                   f"not a valid {'CSV' if sep == ',' else 'TSV'} file: {str(err).strip()}")
-        raise DataFormatError(
-            problem, path=path, line=int(found.group(1)) if found else None,
-        ) from err
-    if frame.shape[1] and frame.iloc[:, -1].isna().any():
-        _check_row_lengths(path, sep, frame.shape[1])
+        raise delimited_error(err, sep, path) from err
+    if ragged(frame):
+        with open_binary(path) as raw, io.TextIOWrapper(raw, "utf-8", errors="replace") as text:
+            check_ragged(frame, text, sep, path)
     return frame_to_dataset(frame, path, options, first_row_line=2)
 
 
-def _check_row_lengths(path: Path, sep: str, width: int) -> None:
-    """pandas pads a short row with missing values; here a short row is an error."""
-    import csv
-    import io
+def read_csv_frame(source: Any, sep: str, **kwargs: Any) -> Any:
+    """`pandas.read_csv` that never takes a first field for the index: when rows are longer
+    than the header the frame is empty and `ragged` (`check_row_lengths` names the row)."""
+    import warnings
 
-    with open_binary(path) as raw, io.TextIOWrapper(raw, "utf-8", errors="replace") as text:
-        reader = csv.reader(text, delimiter=sep)
-        for record in reader:
-            if record and len(record) < width:
-                raise DataFormatError(
-                    f"row has {len(record)} fields; expected {width} (one per header column)",
-                    path=path, line=reader.line_num)
+    import pandas as pd
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        try:
+            return pd.read_csv(source, sep=sep, skipinitialspace=True, index_col=False,
+                               **kwargs)
+        except pd.errors.ParserWarning:  # pandas would drop the extra fields
+            frame = pd.DataFrame()
+            frame.attrs["ragged"] = True
+            return frame
+
+
+def ragged(frame: Any) -> bool:
+    """Whether some row may have another length than the header: pandas pads short rows with
+    missing values; `read_csv_frame` marks rows that are too long."""
+    padded = frame.shape[1] and frame.iloc[:, -1].isna().any()
+    return bool(padded) or bool(frame.attrs.get("ragged"))
+
+
+def delimited_error(err: Exception, sep: str, path: Path,
+                    line_of: Callable[[int], int] | None = None) -> DataFormatError:
+    """pandas' parse error as one line naming the file line (`line_of` maps pandas' line
+    number in the text it read to the file's, for text read in chunks)."""
+    found = _LINE.search(str(err))
+    fields = _FIELDS.search(str(err))
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    problem = (f"row has {fields.group(3)} fields; expected {fields.group(1)} (one per "
+               "header column)" if fields else
+               f"not a valid {'CSV' if sep == ',' else 'TSV'} file: {first}")
+    line = int(found.group(1)) if found else None
+    if line is not None and line_of is not None:
+        line = line_of(line)
+    return DataFormatError(problem, path=path, line=line)
+
+
+def check_ragged(frame: Any, lines: Iterable[str], sep: str, path: Path,
+                 numbers: Sequence[int] | None = None) -> None:
+    """For a `ragged` frame: the row of another length than the header is an error."""
+    check_row_lengths(lines, sep, path, numbers)
+    if frame.attrs.get("ragged"):
+        raise DataFormatError("rows have more fields than the header; expected one per header "
+                              "column", path=path)
+
+
+def check_row_lengths(lines: Iterable[str], sep: str, path: Path,
+                      numbers: Sequence[int] | None = None) -> None:
+    """A row of another length than the header (the first of `lines`) is an error; see
+    `ragged`. `numbers`: the file line of each of `lines` (default: they start at line 1)."""
+    reader = csv.reader(lines, delimiter=sep)
+    width = None
+    for i, record in enumerate(reader):
+        if width is None:
+            width = len(record)
+        elif record and len(record) != width:
+            raise DataFormatError(
+                f"row has {len(record)} fields; expected {width} (one per header column)",
+                path=path, line=int(numbers[i]) if numbers is not None else reader.line_num)
 
 
 def read_parquet(path: Path, options: ReaderOptions | None = None) -> Dataset:
@@ -156,7 +202,7 @@ def frame_to_dataset(
 ) -> Dataset:
     """A pandas DataFrame -> Dataset: labels, text, then the remaining columns as features."""
     if len(frame) == 0:
-        raise DataFormatError("no data rows; expected a header and at least one row", path=path)
+        raise no_rows_error(path)
     if row_lines is None and first_row_line is not None:
         row_lines = np.arange(len(frame)) + first_row_line
     lines = row_lines if row_lines is not None else np.zeros(len(frame), dtype=np.int64)
@@ -175,6 +221,10 @@ def frame_to_dataset(
         X=X, Y=Y, feature_names=names, label_names=label_names, name=base_name(path),
         texts=texts, has_missing=has_missing, notices=notices,
     )
+
+
+def no_rows_error(path: Path) -> DataFormatError:
+    return DataFormatError("no data rows; expected a header and at least one row", path=path)
 
 
 def _require_columns(frame: Any, wanted: list[str], path: Path, what: str) -> None:
@@ -292,16 +342,29 @@ def _features(
 def _check_not_mostly_numeric(series: Any, name: str, path: Path, lines: np.ndarray) -> None:
     """A column of numbers with a few stray words (at most 1 in 10 of its values, or one) is
     an error, not a categorical column."""
+    present, words = stray_words(series)
+    if is_mostly_numeric(present, int(words.sum())):
+        row = int(np.flatnonzero(words)[0])
+        raise stray_word_error(name, series.iloc[row], path, int(lines[row]) or None)
+
+
+def stray_words(series: Any) -> tuple[int, np.ndarray]:
+    """(values present, mask of those that are not numbers) of a text column."""
     import pandas as pd
 
     present = series.notna().to_numpy()
     numbers = pd.to_numeric(series, errors="coerce").notna().to_numpy()
-    words = present & ~numbers
-    if words.any() and words.sum() <= max(1, 0.1 * present.sum()):
-        row = int(np.flatnonzero(words)[0])
-        raise DataFormatError(
-            f"column {name!r}: expected a number or an empty cell; got "
-            f"{str(series.iloc[row])[:40]!r}", path=path, line=int(lines[row]) or None)
+    return int(present.sum()), present & ~numbers
+
+
+def is_mostly_numeric(present: int, words: int) -> bool:
+    return 0 < words <= max(1, 0.1 * present)
+
+
+def stray_word_error(name: str, value: object, path: Path, line: int | None) -> DataFormatError:
+    return DataFormatError(
+        f"column {name!r}: expected a number or an empty cell; got {str(value)[:40]!r}",
+        path=path, line=line)
 
 
 def _categorical(series: Any, name: str) -> tuple[np.ndarray | None, list[str], str]:
