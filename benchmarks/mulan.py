@@ -306,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.render_only:
         from multitag.compare import parse_models
 
-        models = [*parse_models([m for m in models if m not in OURS]),
+        baselines = [m for m in models if m not in OURS]
+        models = [*(parse_models(baselines) if baselines else []),
                   *[m for m in models if m in OURS]]
         command = "python benchmarks/mulan.py " + " ".join(
             argv if argv is not None else sys.argv[1:])
