@@ -123,15 +123,25 @@ def assert_one_clear_line(err: str, file: Path, line: int | None, message: str) 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny trained model (4 numeric features f0..f3, labels lab_a and lab_b)."""
+    """Trained with the defaults (on 40 rows: an ensemble of networks)."""
+    return _trained(tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture(scope="module")
+def single_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One network (a model directory without ensemble members)."""
+    return _trained(tmp_path_factory.mktemp("single"), ensemble=1)
+
+
+def _trained(root: Path, **options: object) -> Path:
+    """A tiny trained model (4 numeric features f0..f3, labels lab_a and lab_b) in `root`."""
     from multitag.data import load
     from multitag.workflow import TrainOptions, train_model
 
-    root = tmp_path_factory.mktemp("model")
     csv = root / "train.csv"
     write_csv(csv, ["f0", "f1", "f2", "f3"], np.random.default_rng(0).normal(size=(40, 4)))
     data = load(csv, label_columns=("lab_a", "lab_b"))
-    bundle = train_model(data, TrainOptions(hidden=(4,), epochs=2)).bundle
+    bundle = train_model(data, TrainOptions(hidden=(4,), epochs=2, **options)).bundle
     return bundle.save(root / "model")
 
 
@@ -324,10 +334,13 @@ BAD_MODELS: dict[str, tuple[Callable[[Path], None], str, str]] = {
 }
 
 
+@pytest.mark.parametrize("kind", ["model_dir", "single_model_dir"])
 @pytest.mark.parametrize("command", ["evaluate", "predict"])
 @pytest.mark.parametrize("case", sorted(BAD_MODELS))
 def test_bad_model_directory(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                             model_dir: Path, case: str, command: str) -> None:
+                             request: pytest.FixtureRequest, case: str, command: str,
+                             kind: str) -> None:
+    model_dir = request.getfixturevalue(kind)
     corrupt, file, message = BAD_MODELS[case]
     broken = tmp_path / "model"
     shutil.copytree(model_dir, broken)
