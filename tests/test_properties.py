@@ -279,7 +279,8 @@ _PIECES = [*list(',"\n\r\t 0123456789.-e{}[]:|'), "nan", "inf", "1e999", "\x00",
                 min_size=1, max_size=5))
 def test_mutated_csv_and_jsonl_load_or_raise_a_format_error(
         kind: str, edits: list[tuple[float, str, bool]]) -> None:
-    """Any damage gives a Dataset or a DataFormatError naming the file, nothing else."""
+    """Any damage gives Datasets or a DataFormatError naming the file, nothing else (read whole
+    and in chunks)."""
     from multitag.exceptions import DataFormatError
 
     text = _JSONL_SEED if kind == "jsonl" else _CSV_SEED
@@ -287,14 +288,20 @@ def test_mutated_csv_and_jsonl_load_or_raise_a_format_error(
     for where, piece, insert in edits:
         i = int(where * len(text))
         text = text[:i] + piece + text[i + (0 if insert else 1):]
-    options = {} if kind == "jsonl" else {"label_prefix": "lab_"}
+    from multitag.data.chunks import iter_chunks
+    from multitag.data.registry import ReaderOptions
+
+    options = ReaderOptions() if kind == "jsonl" else ReaderOptions(label_prefix="lab_")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"fuzz.{kind}"
         path.write_text(text, encoding="utf-8")
-        try:
-            data = load(path, **options)
-        except DataFormatError as err:
-            assert str(err).startswith(str(path)), err
-            assert "\n" not in str(err).strip(), err
-            return
-    assert data.n_samples > 0
+        for read in (lambda: [load(path, options)],  # whole file, and streamed in chunks
+                     lambda: list(iter_chunks(path, options, chunk_rows=1)),
+                     lambda: list(iter_chunks(path, options, chunk_rows=2, with_labels=False))):
+            try:
+                parts = read()
+            except DataFormatError as err:
+                assert str(err).startswith(str(path)), err
+                assert "\n" not in str(err).strip(), err
+                continue
+            assert sum(part.n_samples for part in parts) > 0

@@ -118,13 +118,20 @@ def check_row_lengths(lines: Iterable[str], sep: str, path: Path,
     `ragged`. `numbers`: the file line of each of `lines` (default: they start at line 1)."""
     reader = csv.reader(lines, delimiter=sep)
     width = None
-    for i, record in enumerate(reader):
-        if width is None:
-            width = len(record)
-        elif record and len(record) != width:
-            raise DataFormatError(
-                f"row has {len(record)} fields; expected {width} (one per header column)",
-                path=path, line=int(numbers[i]) if numbers is not None else reader.line_num)
+    try:
+        for i, record in enumerate(reader):
+            if width is None:
+                width = len(record)
+            elif record and len(record) != width:
+                raise DataFormatError(
+                    f"row has {len(record)} fields; expected {width} (one per header column)",
+                    path=path, line=int(numbers[i]) if numbers is not None else reader.line_num)
+    except csv.Error as err:  # e.g. a lone carriage return inside a row
+        at = reader.line_num - 1
+        line = int(numbers[min(at, len(numbers) - 1)]) if numbers is not None else at + 1
+        problem = ("a carriage return inside a row; expected one row a line"
+                   if "new-line" in str(err) else f"not a valid row ({err})")
+        raise DataFormatError(problem, path=path, line=line) from err
 
 
 def read_parquet(path: Path, options: ReaderOptions | None = None) -> Dataset:
