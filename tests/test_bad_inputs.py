@@ -219,17 +219,18 @@ def _model_of_features(path: Path, options: list[str], directory: Path) -> tuple
 
 
 # --------------------------------------------------------------------------- bad input shape
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
 @pytest.mark.parametrize(("columns", "width", "message"), [
     (["f0", "f1", "f2"], 3, "lacks feature(s) 'f3'"),
     (["f0", "f1", "f2", "zz"], 4, "lacks feature(s) 'f3'"),
 ])
-def test_predict_input_unlike_the_training_data(
+def test_input_unlike_the_training_data(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, model_dir: Path, columns: list[str],
-    width: int, message: str,
+    width: int, message: str, command: str,
 ) -> None:
     data = write_csv(tmp_path / "new.csv", columns, np.ones((5, width)))
     out = tmp_path / "out"
-    code, _, err = run_cli(capsys, _commands(model_dir, data, out, LABEL_OPTIONS)["predict"])
+    code, _, err = run_cli(capsys, _commands(model_dir, data, out, LABEL_OPTIONS)[command])
     assert code == 2, err
     assert_one_clear_line(err, data, None, message)
     assert not out.exists()

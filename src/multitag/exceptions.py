@@ -6,6 +6,9 @@ The CLI turns any `MultitagError` into one line on stderr and exit code 2.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class MultitagError(Exception):
     """Base class of every error multitag raises on purpose (bad input, bad usage)."""
@@ -50,3 +53,15 @@ class TrainingInterrupted(MultitagError):
         super().__init__(message)
         self.epoch = epoch
         self.checkpoint = checkpoint
+
+
+@contextmanager
+def errors_in(path: object) -> Iterator[None]:
+    """A `DataFormatError` raised inside that names no file is raised again naming `path`
+    (for checks that see a Dataset, not the file it came from)."""
+    try:
+        yield
+    except DataFormatError as err:
+        if path is None or err.path is not None:
+            raise
+        raise DataFormatError(str(err), path=path) from err

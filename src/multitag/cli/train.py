@@ -115,11 +115,13 @@ def evaluate(
     """Every metric of a saved model on labelled DATA, with a per-label table."""
     from multitag.bundle import ModelBundle
     from multitag.data import load
+    from multitag.exceptions import errors_in
     from multitag.workflow import evaluate_model
 
     bundle = ModelBundle.load(model_dir)
     data = load(path, reader)
-    evaluation = evaluate_model(bundle, data)
+    with errors_in(path):  # e.g. the data lacks the model's features
+        evaluation = evaluate_model(bundle, data)
     if metrics_json is not None:
         write_json_atomic(metrics_json, evaluation.metrics_json())
     _render_metrics(evaluation.report, f"{path.name}: {data.n_samples:,} rows", per_label=True)
