@@ -161,7 +161,8 @@ def main() -> None:
     print()
     print(table)
     if args.markdown:
-        write_marked_section("stream", f"{machine_line()}\n\n{note}\n\n{table}\n")
+        heading = "## Files larger than memory: streamed predict and train (`benchmarks/stream.py`)"
+        write_marked_section("stream", f"{heading}\n\n{machine_line()}\n\n{note}\n\n{table}\n")
 
 
 if __name__ == "__main__":
