@@ -43,6 +43,7 @@ class TrainOptions:
     ensemble: int | str = AUTO
     seed: int = 0
     threads: int | None = None
+    distributed: bool = False
 
     def __post_init__(self) -> None:
         if self.model not in SAVABLE_MODELS:
@@ -233,14 +234,16 @@ class Evaluation:
         return payload
 
 
-def evaluate_model(bundle: ModelBundle, data: Dataset) -> Evaluation:
-    """Predict `data` with the bundle and compute every metric against its labels."""
+def evaluate_model(bundle: ModelBundle, data: Dataset,
+                   predict_proba: Any = None) -> Evaluation:
+    """Predict `data` with the bundle (or `predict_proba(data)`, e.g. gathered from several
+    processes) and compute every metric against its labels."""
     from multitag.metrics import evaluate
     from multitag.models.estimator import rule_thresholds
 
     _check_same_labels(bundle, data)
     started = time.perf_counter()
-    proba = bundle.predict_proba(data)
+    proba = (predict_proba or bundle.predict_proba)(data)
     predicted = bundle.decision_rule.predict(proba)
     seconds = time.perf_counter() - started
     report = evaluate(data.Y_dense(), proba, predicted, label_names=bundle.label_names)

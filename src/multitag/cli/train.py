@@ -64,6 +64,10 @@ def train(
                                    help="Rows a chunk with --stream."),
     metrics_json: Path = METRICS_JSON_OPTION,
     quiet: bool = QUIET_OPTION,
+    distributed: bool = typer.Option(False, "--distributed", help="Data-parallel training "
+                                     "over the processes started by torchrun (README)."),
+    dist_timeout: float = typer.Option(1800.0, "--dist-timeout", help="Seconds to wait for "
+                                       "the other processes before failing (--distributed)."),
     reader: ReaderOptions = ro.READER,
 ) -> None:
     """Train a network on TRAIN and save it as a model directory."""
@@ -79,6 +83,12 @@ def train(
         early_stopping_monitor=early_stopping,
         early_stopping_patience=_auto_int(patience, "--patience", allow_none=True),
         validation_split=validation_split, decision=decision, objective=objective, seed=seed)
+    if distributed:
+        from multitag.cli import distributed_train as dt
+
+        options = dt.check_options(options, stream, resume)
+        dt.train_distributed(path, test, out, options, metrics_json, quiet, reader, dist_timeout)
+        return
     checkpointer = checkpoints.prepare(out, options, resume, checkpoint_every,
                                        checkpoint_minutes)
     train_data = None if stream else load(path, reader)

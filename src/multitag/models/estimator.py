@@ -48,7 +48,7 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
         early_stopping_monitor: str = "loss",
         label_names: Sequence[str] | None = None,
         random_state: int | None = None, threads: int | None = None,
-        callbacks: Sequence[Any] = (),
+        callbacks: Sequence[Any] = (), distributed: bool = False,
     ) -> None:
         self.hidden = hidden
         self.epochs = epochs
@@ -77,6 +77,7 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.threads = threads
         self.callbacks = callbacks
+        self.distributed = distributed
 
     # -- fitting ---------------------------------------------------------------------------
     def fit(self, X: Any, y: Any) -> MultiLabelMLP:
@@ -145,6 +146,8 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
         valid = (X[valid_rows], Y[valid_rows]) if len(valid_rows) else (None, None)
         callbacks = self.callbacks if self._n_jobs(int(self.ensemble)) == 1 else ()
         scorer = objective_scorer(self.objective) if config.monitor == "score" else None
+        if self.distributed:  # data-parallel over the torch.distributed process group
+            from multitag.training.distributed import DistributedTrainer as Trainer
         result = Trainer(config, callbacks, scorer).fit(
             network, X[train_rows], Y[train_rows], *valid)
         pin_constant_labels(network, Y)
