@@ -1,7 +1,8 @@
 """Honest multi-label metrics: every name in DESIGN.md, a per-label table, conventions stated once.
 
 `evaluate(Y_true, scores)` returns a `Report` (data only; nothing is printed). Metrics that
-scikit-learn has come from scikit-learn; one_error, precision@k and nDCG@k are written here,
+scikit-learn has are computed by `metric_kernels` from counts or one sort, equal to scikit-learn's
+(tested) but fast with thousands of labels; one_error, precision@k and nDCG@k are written here,
 vectorised. A metric undefined on the whole test set is `None` (JSON has no NaN) and a line in
 `Report.conventions` says why. This module does not import torch.
 """
@@ -14,9 +15,8 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.stats import rankdata
-from sklearn import metrics as skm
 
+from multitag import metric_kernels as kernels
 from multitag.exceptions import ConfigError, DataFormatError
 
 METRIC_NAMES: tuple[str, ...] = (
@@ -331,29 +331,17 @@ def _listed(names: list[str], mask: np.ndarray, most: int = 10) -> str:
 
 def _set_metrics(Y: np.ndarray, P: np.ndarray, present: np.ndarray, names: list[str],
                  notes: list[str]) -> dict[str, float | None]:
-    """Metrics of the predicted label sets."""
-    Y, P = _widen(Y, P, 0)  # the extra label (if any) is never true nor predicted
-    hamming = float(skm.hamming_loss(Y[:, : len(names)], P[:, : len(names)]))
-    out: dict[str, float | None] = {
-        "hamming_loss": hamming,
-        "label_accuracy": 1.0 - hamming,
-        "subset_accuracy": float(skm.accuracy_score(Y, P)),
-        "micro_f1": float(skm.f1_score(Y, P, average="micro", zero_division=0)),
-        "macro_f1": None,
-        "samples_f1": float(skm.f1_score(Y, P, average="samples", zero_division=0)),
-        "micro_precision": float(skm.precision_score(Y, P, average="micro", zero_division=0)),
-        "micro_recall": float(skm.recall_score(Y, P, average="micro", zero_division=0)),
-        "jaccard_samples": float(skm.jaccard_score(Y, P, average="samples", zero_division=0)),
-    }
-    if present.any():
-        out["macro_f1"] = float(skm.f1_score(
-            Y, P, average="macro", labels=np.flatnonzero(present), zero_division=0))
-    else:
+    """Metrics of the predicted label sets (equal to scikit-learn's, from counts)."""
+    out = kernels.set_metrics(Y, P, present)
+    out["label_accuracy"] = 1.0 - out["hamming_loss"]
+    if not present.any():
         notes.append("macro_f1: None because no label has a positive in Y_true.")
     if not present.all():
         notes.append(f"macro_f1 is over {int(present.sum())} of {len(names)} labels; "
                      f"no positive in Y_true: {_listed(names, ~present)}.")
-    return out
+    order = ("hamming_loss", "label_accuracy", "subset_accuracy", "micro_f1", "macro_f1",
+             "samples_f1", "micro_precision", "micro_recall", "jaccard_samples")
+    return {name: out[name] for name in order}
 
 
 def _widen(Y: np.ndarray, S: np.ndarray, fill: float) -> tuple[np.ndarray, np.ndarray]:
@@ -369,44 +357,14 @@ def _widen(Y: np.ndarray, S: np.ndarray, fill: float) -> tuple[np.ndarray, np.nd
 
 
 def average_precision_pooled(Y: np.ndarray, S: np.ndarray) -> float:
-    """Average precision of all (row, label) pairs pooled: scikit-learn's micro average.
-
-    Vectorised (one sort) and equal to `average_precision_score(average="micro")` (tested):
-    sum over distinct score cut-offs of (recall gain) x precision, ties cut together.
-    """
-    y, s = Y.ravel(), S.ravel()
-    order = np.argsort(-s)  # ties are cut together, so their order does not matter
-    s, y = s[order], y[order].astype(np.int64)
-    cut = np.flatnonzero(np.diff(s)) if len(s) > 1 else np.array([], dtype=np.int64)
-    ends = np.concatenate([cut, [len(s) - 1]])
-    tp = np.cumsum(y)[ends]
-    precision = tp / (ends + 1)
-    recall_gain = np.diff(np.concatenate([[0], tp])) / tp[-1]
-    return float(np.sum(recall_gain * precision))
+    """Average precision of all (row, label) pairs pooled: scikit-learn's micro average."""
+    return kernels.pooled_auc_and_ap(Y, S)[1]
 
 
 def lrap(Y: np.ndarray, S: np.ndarray) -> float:
-    """Label ranking average precision, vectorised, equal to scikit-learn's (tested).
-
-    scikit-learn's version loops over rows in Python (about 1 s for 3,300 rows here); this one
-    sorts every row once. Same conventions: tied scores rank pessimistically, a row with no
-    relevant label or only relevant labels scores 1.
-    """
-    Y = np.asarray(Y, dtype=bool)
-    n_rows, n_labels = Y.shape
-    order = np.argsort(-np.asarray(S, dtype=np.float64), axis=1, kind="stable")
-    s_sorted = np.take_along_axis(np.asarray(S, dtype=np.float64), order, axis=1)
-    y_sorted = np.take_along_axis(Y, order, axis=1)
-    run_ends = np.ones((n_rows, n_labels), dtype=bool)
-    run_ends[:, :-1] = s_sorted[:, :-1] != s_sorted[:, 1:]
-    ends = np.where(run_ends, np.arange(n_labels), n_labels)
-    last_tied = np.minimum.accumulate(ends[:, ::-1], axis=1)[:, ::-1]
-    relevant_above = np.take_along_axis(np.cumsum(y_sorted, axis=1), last_tied, axis=1)
-    precision = np.where(y_sorted, relevant_above / (last_tied + 1), 0.0)
-    n_relevant = Y.sum(axis=1)
-    per_row = np.where((n_relevant == 0) | (n_relevant == n_labels), 1.0,
-                       precision.sum(axis=1) / np.maximum(n_relevant, 1))
-    return float(per_row.mean()) if n_rows else 0.0
+    """Label ranking average precision, equal to scikit-learn's (tied scores rank
+    pessimistically; a row with no relevant label or only relevant labels scores 1)."""
+    return float(kernels.row_rankings(Y, S)["lrap"]) if len(Y) else 0.0
 
 
 def _ranking_metrics(Y: np.ndarray, S: np.ndarray, auc: np.ndarray,
@@ -414,16 +372,14 @@ def _ranking_metrics(Y: np.ndarray, S: np.ndarray, auc: np.ndarray,
     """Metrics of the scores' ranking (threshold-free); `auc` holds the per-label ROC-AUC."""
     both = ~np.isnan(auc)
     Yw, Sw = _widen(Y, S, float(S.min()) - 1.0)
+    ranks = kernels.row_rankings(Yw, Sw)
+    pooled_auc, pooled_ap = kernels.pooled_auc_and_ap(Y, S)
     out: dict[str, float | None] = {
-        "roc_auc_micro": None, "roc_auc_macro": None, "average_precision_micro": None,
-        "lrap": lrap(Yw, Sw),
-        "ranking_loss": float(skm.label_ranking_loss(Yw, Sw)),
-        "coverage_error": float(skm.coverage_error(Yw, Sw)),
-        "one_error": one_error(Y, S),
+        "roc_auc_micro": pooled_auc, "roc_auc_macro": None, "average_precision_micro": None,
+        "lrap": float(ranks["lrap"]), "ranking_loss": float(ranks["ranking_loss"]),
+        "coverage_error": float(ranks["coverage_error"]), "one_error": one_error(Y, S),
     }
-    if Y.any() and not Y.all():
-        out["roc_auc_micro"] = float(label_auc(Y.reshape(-1, 1), S.reshape(-1, 1))[0])
-    else:
+    if pooled_auc is None:
         notes.append("roc_auc_micro: None because Y_true holds only one class.")
     if both.any():
         out["roc_auc_macro"] = float(np.mean(auc[both]))
@@ -433,7 +389,7 @@ def _ranking_metrics(Y: np.ndarray, S: np.ndarray, auc: np.ndarray,
         notes.append(f"roc_auc_macro is over {int(both.sum())} of {Y.shape[1]} labels "
                      "(the others lack a class in Y_true).")
     if Y.any():
-        out["average_precision_micro"] = average_precision_pooled(Y, S)
+        out["average_precision_micro"] = pooled_ap
     else:
         notes.append("average_precision_micro and one_error: None because Y_true has no "
                      "positive.")
@@ -441,19 +397,9 @@ def _ranking_metrics(Y: np.ndarray, S: np.ndarray, auc: np.ndarray,
 
 
 def label_auc(Y: np.ndarray, S: np.ndarray) -> np.ndarray:
-    """ROC-AUC of each column; NaN where a column lacks a class.
-
-    Vectorised Mann-Whitney form (mid-ranks for ties), equal to scikit-learn's
-    `roc_auc_score(average=None)` but without its per-label loop.
-    """
-    ranks = rankdata(S, axis=0)
-    n_pos = Y.sum(axis=0, dtype=np.float64)
-    n_neg = Y.shape[0] - n_pos
-    rank_sum = (ranks * Y).sum(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        auc = (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
-    auc[(n_pos == 0) | (n_neg == 0)] = np.nan
-    return auc
+    """ROC-AUC of each column; NaN where a column lacks a class (mid-ranks for ties), equal to
+    scikit-learn's `roc_auc_score(average=None)` without its per-label checks."""
+    return kernels.label_auc(Y, S)
 
 
 def _at_k_metrics(Y: np.ndarray, S: np.ndarray, k_values: Sequence[int] | None,
@@ -461,11 +407,14 @@ def _at_k_metrics(Y: np.ndarray, S: np.ndarray, k_values: Sequence[int] | None,
                   notes: list[str]) -> dict[str, float | None]:
     ks, skipped = _check_k(k_values, DEFAULT_K, Y.shape[1], "k_values")
     nks, nskipped = _check_k(ndcg_k_values, DEFAULT_NDCG_K, Y.shape[1], "ndcg_k_values")
+    from multitag.topk import top_k_metrics
+
+    found = top_k_metrics(Y, S, ks, nks) if ks or nks else {}  # one top-k pass per chunk
     out: dict[str, float | None] = {}
     for k in sorted(set(ks + skipped)):
-        out[f"precision_at_{k}"] = precision_at_k(Y, S, k) if k in ks else None
+        out[f"precision_at_{k}"] = found.get(f"precision_at_{k}")
     for k in sorted(set(nks + nskipped)):
-        out[f"ndcg_at_{k}"] = ndcg_at_k(Y, S, k) if k in nks else None
+        out[f"ndcg_at_{k}"] = found.get(f"ndcg_at_{k}")
     if skipped or nskipped:
         names = [f"precision_at_{k}" for k in skipped] + [f"ndcg_at_{k}" for k in nskipped]
         notes.append(f"{', '.join(names)}: None because k is larger than the number of labels "
@@ -478,8 +427,7 @@ def _at_k_metrics(Y: np.ndarray, S: np.ndarray, k_values: Sequence[int] | None,
 
 def _per_label(Y: np.ndarray, P: np.ndarray, auc: np.ndarray,
                names: list[str]) -> list[LabelRow]:
-    precision, recall, f1, support = skm.precision_recall_fscore_support(
-        *_widen(Y, P, 0), average=None, zero_division=0)
+    precision, recall, f1, support = kernels.per_label_counts(Y, P)
     predicted = P.sum(axis=0)
     return [
         LabelRow(name=names[j], support=int(support[j]), predicted=int(predicted[j]),
