@@ -251,10 +251,11 @@ def _network_tensors(module: Any) -> dict[str, np.ndarray]:
     from multitag.models.ensemble import Ensemble
 
     if isinstance(module, Ensemble):
-        return {f"{_NETWORK_PREFIX}{i}.{k}": v.detach().cpu().numpy()
+        return {f"{_NETWORK_PREFIX}{i}.{k}": np.ascontiguousarray(v.detach().cpu().numpy())
                 for i, member in enumerate(module.members)
                 for k, v in member.state_dict().items()}
-    return {_NETWORK_PREFIX + k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+    return {_NETWORK_PREFIX + k: np.ascontiguousarray(v.detach().cpu().numpy())
+            for k, v in module.state_dict().items()}
 
 
 def _build_mlp(directory: Path, arch: dict[str, Any], found: dict[str, np.ndarray]) -> Any:

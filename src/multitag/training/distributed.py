@@ -38,7 +38,7 @@ import torch.distributed as dist
 from torch import nn
 
 from multitag.exceptions import ConfigError, MultitagError, TrainingError
-from multitag.training.trainer import Trainer, _TensorData, choose_threads, csr_to_torch
+from multitag.training.trainer import Trainer, _TensorData, choose_threads
 
 _ENV = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 DEFAULT_TIMEOUT_SECONDS = 1800.0
@@ -285,16 +285,10 @@ def _param_lists(optimizer: Any) -> list[list[torch.Tensor]]:
 
 
 def _rows(data: _TensorData, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """The batch of local rows `index`, formed as `_TensorData.batches` forms it."""
-    if not data.sparse:
-        tindex = torch.from_numpy(index)
-        return data.X[tindex], data.Y[tindex]
-    rows = data.X[index]
-    x = (torch.from_numpy(np.ascontiguousarray(rows.toarray(), dtype=np.float32))
-         if data.dense_batches else csr_to_torch(rows))
-    return x, data.Y[torch.from_numpy(index)]
+    return data.rows(index)
 
 
 def _slice(data: _TensorData, part: slice) -> _TensorData:
     X = data.X[part] if sp.issparse(data.X) else data.X[part].numpy()
-    return _TensorData(X, data.Y[part].numpy())
+    Y = data.Y[part] if sp.issparse(data.Y) else data.Y[part].numpy()
+    return _TensorData(X, Y)

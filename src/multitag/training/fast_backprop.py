@@ -18,7 +18,8 @@ _relu_backward = torch.ops.aten.threshold_backward
 
 def supports(module: torch.nn.Module, dense_input: bool) -> bool:
     """Whether `module` is a network this backward pass computes exactly."""
-    return isinstance(module, MLP) and module.dropout == 0.0 and dense_input
+    return (isinstance(module, MLP) and module.dropout == 0.0 and dense_input
+            and all(layer.weight.is_contiguous() for layer in module.linears))
 
 
 class FastBackprop:

@@ -4,6 +4,8 @@
 this machine's kind) and its `step()` adds ~0.1 ms of Python per call; for small networks both
 dominate training. This class calls the same fused kernels `torch.optim.Adam(fused=True)` uses,
 so results are identical (tested), and falls back to `torch.optim` where they are missing.
+A column-major weight (the first layer of a wide sparse network) is updated through its
+contiguous transpose: the fused kernel is ~6x slower on strided tensors.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ class FusedAdam:
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
         self.steps = [torch.zeros((), dtype=torch.float32) for _ in self.params]
         self._fallback = None if _HAS_FUSED else self._torch_optimizer()
+        flipped = [not p.is_contiguous() and p.dim() == 2 and p.t().is_contiguous()
+                   for p in self.params]
+        self._flipped = flipped if any(flipped) else None
 
     def zero_grad(self) -> None:
         for p in self.params:
@@ -43,11 +48,17 @@ class FusedAdam:
             self._fallback.param_groups[0]["lr"] = self.lr
             self._fallback.step()
             return
-        grads = [p.grad for p in self.params]
+        params, grads = self.params, [p.grad for p in self.params]
+        exp_avg, exp_avg_sq = self.exp_avg, self.exp_avg_sq
+        if self._flipped:
+            params, grads, exp_avg, exp_avg_sq = (
+                [t.t() if flip else t for t, flip in zip(ts, self._flipped)]
+                for ts in (params, grads, exp_avg, exp_avg_sq))
+            grads = [g.contiguous() for g in grads]
         torch._foreach_add_(self.steps, 1)
         kernel = torch._fused_adamw_ if self.decoupled else torch._fused_adam_
         kernel(
-            self.params, grads, self.exp_avg, self.exp_avg_sq, [], self.steps,
+            params, grads, exp_avg, exp_avg_sq, [], self.steps,
             lr=self.lr, beta1=self.betas[0], beta2=self.betas[1],
             weight_decay=self.weight_decay, eps=self.eps, amsgrad=False, maximize=False,
         )

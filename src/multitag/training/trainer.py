@@ -211,7 +211,7 @@ class Trainer:
             proba = torch.cat([torch.sigmoid(module(x)) for x, _ in data.batches(
                 8192, None, shuffle=False)])
         module.train()
-        return float(self.scorer(data.Y.numpy(), proba.double().numpy()))
+        return float(self.scorer(_labels_numpy(data.Y), proba.double().numpy()))
 
 
 def next_learning_rate(
@@ -246,13 +246,18 @@ def choose_threads(module: nn.Module, batch_size: int) -> int:
 
 
 class _TensorData:
-    """Training or validation rows as torch tensors (dense) or a scipy CSR matrix (sparse)."""
+    """Training or validation rows as torch tensors (dense) or scipy CSR matrices (sparse).
+
+    With sparse features, sparse labels stay sparse too and are densified one batch at a time
+    (200,000 rows x 5,000 labels would be 4 GB dense)."""
 
     def __init__(self, X: Any, Y: Any) -> None:
         self.sparse = sp.issparse(X)
         self.X = sp.csr_matrix(X, dtype=np.float32) if self.sparse else _dense_tensor(X)
         self.dense_batches = not self.sparse or X.shape[1] <= DENSE_BATCH_MAX_FEATURES
-        self.Y = _dense_tensor(Y.toarray() if sp.issparse(Y) else Y)
+        keep_sparse = self.sparse and sp.issparse(Y)
+        self.Y = sp.csr_matrix(Y, dtype=np.float32) if keep_sparse else _dense_tensor(
+            Y.toarray() if sp.issparse(Y) else Y)
         self.n_rows, self.n_labels = self.Y.shape
 
     def batches(
@@ -265,10 +270,18 @@ class _TensorData:
             return
         rows = np.arange(self.n_rows) if order is None else order.numpy()
         for start in range(0, self.n_rows, size):
-            index = rows[start:start + size]
-            rows_x = self.X[index]
-            x = _dense_tensor(rows_x.toarray()) if self.dense_batches else csr_to_torch(rows_x)
-            yield x, self.Y[torch.from_numpy(index)]
+            yield self.rows(rows[start:start + size])
+
+    def rows(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch of rows `index` (features as the layer wants them, labels dense)."""
+        if not self.sparse:
+            tindex = torch.from_numpy(index)
+            return self.X[tindex], self.Y[tindex]
+        rows_x = self.X[index]
+        x = _dense_tensor(rows_x.toarray()) if self.dense_batches else csr_to_torch(rows_x)
+        y = (_dense_tensor(self.Y[index].toarray()) if sp.issparse(self.Y)
+             else self.Y[torch.from_numpy(index)])
+        return x, y
 
 
 def csr_to_torch(matrix: sp.csr_matrix, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -285,6 +298,11 @@ def csr_to_torch(matrix: sp.csr_matrix, dtype: torch.dtype = torch.float32) -> t
 
 def _as_list(values: torch.Tensor | None) -> list[float] | None:
     return None if values is None else [float(v) for v in values]
+
+
+def _labels_numpy(Y: Any) -> np.ndarray:
+    """Labels of a `_TensorData` (tensor or, with sparse features, CSR) as a dense array."""
+    return Y.toarray() if sp.issparse(Y) else Y.numpy()
 
 
 def _dense_tensor(values: Any) -> torch.Tensor:
