@@ -273,6 +273,8 @@ def run_child(rows: int, labels: int, *, flops: bool = False, test_rows: int = 1
     done = run_timed(cmd, env=env, timeout=7200)
     if done.returncode:
         raise SystemExit(f"child failed:\n{tail(done.stderr)}")
+    print(f"[child {rows:,} rows x {labels:,} labels: {done.seconds:.0f} s]", file=sys.stderr,
+          flush=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -294,6 +296,7 @@ def main() -> None:
         return
     parts = args.parts.split(",")
     threads = args.threads or len(os.sched_getaffinity(0))
+    sys.stdout.reconfigure(line_buffering=True)
     print(f"# benchmarks/scale.py -- {machine_line()}")
     print("(measured while other agents' jobs shared the machine; under `nice -n 10` when "
           "run as documented)\n")

@@ -45,7 +45,8 @@ def test_sparse_labels_and_callable_or_iterable_scores_agree() -> None:
         calls.append((start, stop))
         return S[start:stop]
 
-    assert top_k_metrics(sp.csr_matrix(Y), predict, chunk_rows=100) == pytest.approx(dense)
+    as_float = sp.csr_matrix(Y, dtype=np.float32)  # labels as the trainer keeps them
+    assert top_k_metrics(as_float, predict, chunk_rows=100) == pytest.approx(dense)
     assert calls == [(0, 100), (100, 200), (200, 300)]  # never all rows at once
     chunks = (S[a:a + 64] for a in range(0, len(S), 64))
     assert top_k_metrics(sp.csr_matrix(Y), chunks) == pytest.approx(dense)

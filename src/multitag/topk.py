@@ -55,7 +55,7 @@ class TopKAccumulator:
                               f"got {self.k_max}")
         top = top_k_indices(np.asarray(scores), self.k_max)
         gains = _gains(Y, top)
-        n_true = np.asarray(Y.sum(axis=1)).ravel()
+        n_true = np.asarray(Y.sum(axis=1)).ravel().round().astype(np.int64)
         labelled = n_true > 0
         self.rows += len(top)
         self.rows_with_labels += int(labelled.sum())
