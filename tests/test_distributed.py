@@ -137,3 +137,23 @@ def test_shards_and_parts_cover_every_row_once() -> None:
             rows = [r for rank in range(world)
                     for r in range(*contiguous_part(n, rank, world).indices(n))]
             assert rows == list(range(n))
+
+
+def test_a_rank_that_dies_mid_training_stops_the_others(files, tmp_path) -> None:
+    port = str(_free_port())
+    args = [sys.executable, "-m", "multitag", "train", files["train"], "--epochs", "2000",
+            "--hidden", "64", "--quiet", "--distributed", "--dist-timeout", "30"]
+    procs = [subprocess.Popen([*args, "--out", tmp_path / f"m{rank}"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True,
+                              env=_env(RANK=str(rank), WORLD_SIZE="2",
+                                       MASTER_ADDR="127.0.0.1", MASTER_PORT=port))
+             for rank in (0, 1)]
+    try:
+        procs[1].wait(timeout=8)  # still training (2000 epochs): kill it mid-way
+    except subprocess.TimeoutExpired:
+        procs[1].kill()
+    _, err = procs[0].communicate(timeout=60)
+    procs[1].communicate()
+    assert procs[0].returncode == 2, err
+    assert err.startswith("multitag: error: rank 0:") and "Traceback" not in err
+    assert not (tmp_path / "m0").exists()

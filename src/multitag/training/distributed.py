@@ -83,7 +83,7 @@ def init_from_env(timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
             dist.init_process_group(backend, rank=ctx.rank, world_size=ctx.world_size,
                                     timeout=timedelta(seconds=timeout_seconds))
         except (RuntimeError, ValueError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            first = _first_line(err)
             raise DistributedError(
                 f"rank {ctx.rank}: could not join the process group of {ctx.world_size} at "
                 f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']} within "
@@ -99,18 +99,29 @@ def shutdown() -> None:
 
 @contextmanager
 def session(timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> Iterator[DistContext]:
-    """`init_from_env` ... `shutdown`; a collective that outlives the timeout is an error."""
+    """`init_from_env` ... `shutdown`; a peer that times out or vanishes is a clear error."""
     ctx = init_from_env(timeout_seconds)
     try:
         yield ctx
     except RuntimeError as err:
-        if isinstance(err, MultitagError) or "timed out" not in str(err).lower():
+        if isinstance(err, MultitagError) or not _is_peer_failure(err):
             raise
         raise DistributedError(
-            f"rank {ctx.rank}: another rank did not answer within {timeout_seconds:g} s "
-            "(it failed or is much slower); see its output") from err
+            f"rank {ctx.rank}: another rank failed, stopped or did not answer within "
+            f"{timeout_seconds:g} s ({_first_line(err)}); see that rank's output") from err
     finally:
         shutdown()
+
+
+def _is_peer_failure(err: RuntimeError) -> bool:
+    text = str(err).lower()
+    return isinstance(err, dist.DistError) or any(
+        word in text for word in ("timed out", "connection closed", "connection reset", "gloo"))
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:200] if text else type(err).__name__
 
 
 def current_context() -> DistContext:
