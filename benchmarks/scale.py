@@ -28,6 +28,7 @@ TF-IDF-like and rows L2-normalised. Labels are therefore learnable from the feat
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -42,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO_DIR, machine_line, md_table, run_timed, tail
 
 SIGNATURE, NOISE = 12, 20
+LEARNING_RATE = 1e-3
 
 
 def make_problem(n_rows: int, n_features: int, n_labels: int, seed: int = 0
@@ -76,6 +78,23 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _status_mb(field: str) -> float:
+    """VmRSS (now) or VmHWM (peak since the last reset) of this process, in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _reset_peak() -> None:
+    """Start a new peak-RSS window (Linux: writing 5 to clear_refs resets VmHWM)."""
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
 def _nbytes(*matrices: sp.csr_matrix) -> int:
     return sum(m.data.nbytes + m.indices.nbytes + m.indptr.nbytes for m in matrices)
 
@@ -94,12 +113,15 @@ def child_train(args: argparse.Namespace) -> dict:
     X_test, Y_test = X[args.rows:], Y[args.rows:]
     X, Y = X[:args.rows], Y[:args.rows]
     data_mb = _nbytes(X, Y, X_test, Y_test) / 2**20
+    _reset_peak()
+    before_mb = _status_mb("VmRSS")
     torch.manual_seed(0)
     hidden = tuple(args.hidden)
     module = MLP(args.features, args.labels, hidden)
-    config = TrainConfig(epochs=1, batch_size=args.batch, learning_rate=1e-3, seed=0,
+    config = TrainConfig(epochs=1, batch_size=args.batch, learning_rate=args.lr, seed=0,
                          threads=args.threads)
     result = Trainer(config).fit(module, X, Y)
+    train_peak_mb = _status_mb("VmHWM")
     train_sps = args.rows / result.fit_seconds
     torch.set_num_threads(result.threads)
     started = time.perf_counter()
@@ -110,7 +132,9 @@ def child_train(args: argparse.Namespace) -> dict:
     out = {"rows": args.rows, "labels": args.labels, "fit_seconds": result.fit_seconds,
            "train_sps": train_sps, "predict_sps": predict_sps, "threads": result.threads,
            "p_at_1": top["precision_at_1"], "p_at_5": top["precision_at_5"],
-           "data_mb": data_mb, "nnz_per_row": X.nnz / X.shape[0]}
+           "data_mb": data_mb, "nnz_per_row": X.nnz / X.shape[0],
+           "before_train_mb": before_mb, "train_peak_mb": train_peak_mb,
+           "model_mb": sum(p.numel() for p in module.parameters()) * 4 / 2**20}
     if args.flops:
         out.update(dense_flops(module, X, Y, args.batch, result.threads))
     out["peak_rss_mb"] = _rss_mb()
@@ -266,6 +290,7 @@ def part_metrics() -> list[list[str]]:
 def run_child(rows: int, labels: int, *, flops: bool = False, test_rows: int = 10_000,
               features: int = 100_000, threads: int | None = None) -> dict:
     cmd = [sys.executable, __file__, "--child", "--rows", str(rows), "--labels", str(labels),
+           "--lr", str(LEARNING_RATE),
            "--features", str(features), "--test-rows", str(test_rows),
            *(["--flops"] if flops else []), *(["--threads", str(threads)] if threads else [])]
     env = {**os.environ,
@@ -287,6 +312,7 @@ def main() -> None:
     parser.add_argument("--test-rows", type=int, default=10_000)
     parser.add_argument("--hidden", type=int, nargs="+", default=[512, 512])
     parser.add_argument("--batch", type=int, default=512)
+    parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--flops", action="store_true")
     parser.add_argument("--child", action="store_true")
@@ -310,7 +336,12 @@ def main() -> None:
         print(md_table(["measure", "value"], [
             ["training samples/s", f"{r['train_sps']:,.0f}"],
             ["prediction samples/s (incl. top-k metrics)", f"{r['predict_sps']:,.0f}"],
-            ["peak RSS (MB)", f"{r['peak_rss_mb']:,.0f}"],
+            ["peak RSS of the whole run (MB; includes making the data)",
+             f"{r['peak_rss_mb']:,.0f}"],
+            ["RSS before training (MB)", f"{r['before_train_mb']:,.0f}"],
+            ["peak RSS during training (MB)", f"{r['train_peak_mb']:,.0f}"],
+            ["parameters (MB; Adam keeps 3 more copies, plus gradients)",
+             f"{r['model_mb']:,.0f}"],
             ["data in memory (MB, CSR X and Y)", f"{r['data_mb']:,.0f}"],
             ["precision@1 / @5 on 10,000 new rows", f"{r['p_at_1']:.3f} / {r['p_at_5']:.3f}"],
             ["dense matmuls achieved (GFLOP/s)", f"{r['dense_gflops']:.1f}"],
@@ -322,10 +353,11 @@ def main() -> None:
         half = run_child(args.rows // 2, args.labels, threads=args.threads)
         full = main_run or run_child(args.rows, args.labels, threads=args.threads)
         print("## 2. Memory as the rows double (same problem, 1 epoch)")
-        print(md_table(["rows", "peak RSS MB", "data MB", "RSS - data MB", "train samples/s"], [
-            [f"{r['rows']:,}", f"{r['peak_rss_mb']:,.0f}", f"{r['data_mb']:,.0f}",
-             f"{r['peak_rss_mb'] - r['data_mb']:,.0f}", f"{r['train_sps']:,.0f}"]
-            for r in (half, full)]))
+        print(md_table(["rows", "data MB", "RSS before training MB", "peak RSS training MB",
+                        "training peak - before MB", "train samples/s"], [
+            [f"{r['rows']:,}", f"{r['data_mb']:,.0f}", f"{r['before_train_mb']:,.0f}",
+             f"{r['train_peak_mb']:,.0f}", f"{r['train_peak_mb'] - r['before_train_mb']:,.0f}",
+             f"{r['train_sps']:,.0f}"] for r in (half, full)]))
         print()
     if "curve" in parts:
         base_rows, base_labels = 25_000, 1_000
@@ -333,11 +365,14 @@ def main() -> None:
                 for m in (1, 2, 4)]
         print(f"## 3. Scaling curve (smaller base so 4x finishes: {base_rows:,} rows x "
               f"{base_labels:,} labels, 100,000 features, 1 epoch)")
-        print(md_table(["scale", "rows", "labels", "fit s", "x 1x time", "x per row"], [
+        print(md_table(["scale", "rows", "labels", "fit s", "x 1x time", "x 1x per row",
+                        "x 1x per row x label"], [
             [f"{m}x", f"{r['rows']:,}", f"{r['labels']:,}", f"{r['fit_seconds']:.1f}",
              f"{r['fit_seconds'] / runs[0]['fit_seconds']:.2f}",
-             f"{r['fit_seconds'] / runs[0]['fit_seconds'] / m:.2f}"]
+             f"{r['fit_seconds'] / runs[0]['fit_seconds'] / m:.2f}",
+             f"{r['fit_seconds'] / runs[0]['fit_seconds'] / m / m:.2f}"]
             for m, r in zip((1, 2, 4), runs)]))
+        print("(the output layer's work grows with rows x labels, the first layer's with rows)")
         print()
     if "labels" in parts:
         print(f"## 4. One training step (batch 512, 2,000 dense features, hidden 512), "
