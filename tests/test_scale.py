@@ -99,3 +99,17 @@ def test_many_labels_training_step_runs(n_labels: int) -> None:
     module = MLP(X.shape[1], n_labels, (32,))
     result = Trainer(TrainConfig(epochs=1, batch_size=32, seed=0, threads=1)).fit(module, X, Y)
     assert np.isfinite(result.history[0]["train_loss"])
+
+
+def test_prediction_cache_sees_optimizer_updates() -> None:
+    """FusedAdam's fused kernel updates in place without bumping tensor versions; the float64
+    weight cache of predict_scores must still notice (it keys on versions)."""
+    torch.manual_seed(0)
+    module = MLP(6, 2, (4,))
+    X = np.random.default_rng(0).random((5, 6)).astype(np.float32)
+    before = predict_scores(module, X)
+    optimizer = FusedAdam(module.parameters(), lr=0.1)
+    for p in module.parameters():
+        p.grad = torch.ones_like(p)
+    optimizer.step()
+    assert not np.allclose(predict_scores(module, X), before)

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import torch
+from torch.autograd.graph import increment_version
 
 _HAS_FUSED = hasattr(torch, "_fused_adam_") and hasattr(torch, "_fused_adamw_")
 
@@ -62,6 +63,8 @@ class FusedAdam:
             lr=self.lr, beta1=self.betas[0], beta2=self.betas[1],
             weight_decay=self.weight_decay, eps=self.eps, amsgrad=False, maximize=False,
         )
+        for p in self.params:  # the fused kernel does not mark its in-place update
+            increment_version(p)
 
     def state_dict(self) -> dict[str, Any]:
         """Tensors and settings needed to resume exactly."""
