@@ -20,7 +20,7 @@ Parts (each printed as a table; every number measured in this run):
 6. metrics -- multitag.metrics.evaluate at 10,000 rows x 1,000 labels against the same metrics
               called from scikit-learn.
 
-Each big run is a child process (whole-run peak RSS is the child's ru_maxrss). The synthetic generator:
+Each big run is a child process (whole-run peak RSS: the child's ru_maxrss). Generator:
 every label has 12 "signature" features; a row draws 1-8 labels (Zipf-like popularity) and for
 each label 12 of its signature features, plus 20 uniformly random noise features; values are
 TF-IDF-like and rows L2-normalised. Labels are therefore learnable from the features.
