@@ -20,7 +20,9 @@ gave no gain under 2 processes (fit 1.99 s vs 1.66 s with autograd; 4.28 s vs 3.
 is 1.2-1.35x faster in one process; the differences are within this machine's noise.
 
 Validation loss is summed over contiguous slices of the validation rows, one per rank, and
-all-reduced; test predictions are gathered from contiguous slices. Every row counts exactly once
+all-reduced; the validation objective (early stopping on micro-F1 etc.) is computed by every rank
+on all validation rows, identically; test predictions are gathered from contiguous slices.
+`pos_weight='auto'` is counted on all training rows before sharding. Every row counts exactly once
 (no padding with repeated rows), so the numbers do not depend on the number of processes.
 """
 
