@@ -3,8 +3,9 @@ napkinXC (extreme multi-label libraries; PyPI packages installed by this script 
 benchmarks/.venv-xmc, not project dependencies).
 
 Standard Mulan train/test splits from ../shared/data/mulan; every library with its default
-settings and one thread; multitag twice: its `multitag train` defaults, and a wider network
-with more dropout (--hidden 1024 --dropout 0.5), both early-stopped on a 10% validation split.
+settings and one thread; multitag twice (one thread per network): its `multitag train`
+defaults (which may train a cross-fitted ensemble in worker processes on small data), and the
+same with --hidden 1024 --dropout 0.5.
 precision@k is computed for all three the same way (multitag.topk on each library's 5 best
 labels per test row). A library that fails to install or run is printed as such.
 
