@@ -192,9 +192,9 @@ def summary_table(store: dict[str, Any]) -> str:
         auto = [r["micro_f1"] for r in models.get("auto", [])]
         auto_diff = statistics.fmean(auto) - best_v if auto else None
         kept = sorted({r.get("kept", "?") for r in models.get("auto", [])})
-        skipped = list(store[name]["skipped"])
+        skipped = [m for m in store[name]["skipped"] if m not in OURS]
         missing = [m for m in store[name].get("planned", []) if m not in models
-                   and m not in skipped]
+                   and m not in skipped and m not in OURS]
         best = f"{best_v:.4f} ({best_m})" + "".join(
             f"; {what}: {', '.join(ms)}" for what, ms in (("skipped", skipped),
                                                           ("not run", missing)) if ms)
