@@ -105,6 +105,20 @@ def test_no_history_is_said(tmp_path) -> None:
     assert _png_size(tmp_path / "curves.png")[0] > 300
     odd = [{"epoch": 1, "train_loss": None}, {"epoch": "x", "train_loss": 1.0}, "junk"]
     assert "no training history" in plots.training_curves(odd, tmp_path / "odd.png")
+    linear = plots.training_curves([], tmp_path / "linear.png", model="br-svm")
+    assert "linear model (br-svm)" in linear and "no epochs" in linear
+
+
+def test_curves_mark_the_best_objective_epoch(tmp_path) -> None:
+    from multitag.report import plots
+
+    history = [{"epoch": e, "train_loss": 1 / e, "valid_loss": 0.5 + abs(e - 3) / 10,
+                "valid_score": 0.5 + e / 100 - (e == 10) * 0.1} for e in range(1, 11)]
+    caption = plots.training_curves(history, tmp_path / "c.png")
+    assert "best validation objective was at epoch 9" in caption
+    caption = plots.training_curves([{k: v for k, v in r.items() if k != "valid_score"}
+                                     for r in history], tmp_path / "d.png")
+    assert "lowest validation loss was at epoch 3" in caption
 
 
 def test_history_without_validation(tmp_path) -> None:

@@ -77,7 +77,8 @@ def _draw_figures(inputs: ReportInputs, directory: Path) -> list[Image]:
     """Every figure as a PNG in `directory`, in FIGURES order, with its caption."""
     report, Y = inputs.report, inputs.Y
     draw: dict[str, Callable[[Path], str]] = {
-        "training_curves.png": lambda p: plots.training_curves(inputs.bundle.history, p),
+        "training_curves.png": lambda p: plots.training_curves(
+            inputs.bundle.history, p, inputs.bundle.architecture.get("model", "mlp")),
         "f1_per_label.png": lambda p: plots.f1_bars(report.per_label, p),
         "precision_recall.png": lambda p: plots.precision_recall(
             Y, inputs.scores, _operating_point(report.metrics), inputs.rule_text, p),

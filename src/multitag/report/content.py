@@ -70,11 +70,19 @@ def _summary(inputs: ReportInputs) -> Section:
     epochs = bundle.training.get("epochs")
     trained = f"{len(bundle.history)} epoch(s)" + (f" of at most {epochs}" if epochs else "")
     train_rows = bundle.training.get("n_train_rows")
+    rows = f" on {int(train_rows):,} rows." if train_rows else "."
+    members = int(arch.get("members", 1) or 1)
+    if arch.get("model") in ("br-svm", "br-lr"):
+        model = (f"Model: linear {arch['model']} (one classifier per label, "
+                 f"{layers}), fitted" + rows)
+    else:
+        model = (f"Network: {layers} (dropout {arch.get('dropout', 0)}), trained for {trained}"
+                 + rows + (f" An ensemble of {members} cross-fitted networks; the curves show "
+                           "the first." if members > 1 else ""))
     items = [
         f"Data: {data.name or 'unnamed'} — {data.n_samples:,} rows, {data.n_labels:,} labels, "
         f"{Y.sum(axis=1).mean():.2f} labels per row on average.",
-        f"Network: {layers} (dropout {arch.get('dropout', 0)}), trained for {trained}"
-        + (f" on {int(train_rows):,} rows." if train_rows else "."),
+        model,
         f"Decision rule: {inputs.rule_text}.",
     ]
     return Section("Summary", [Bullets(items)])

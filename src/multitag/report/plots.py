@@ -55,32 +55,44 @@ def _short(name: str, most: int = 28) -> str:
 # Training curves
 
 
-def training_curves(history: Sequence[dict[str, Any]], path: Path) -> str:
-    """Loss per epoch, training and validation, with the best validation epoch marked."""
+def training_curves(history: Sequence[dict[str, Any]], path: Path, model: str = "mlp") -> str:
+    """Loss per epoch, training and validation, with the best epoch marked (by the validation
+    objective when early stopping watched it, else by the validation loss)."""
     fig = _figure(8, 4.5)
     ax = fig.add_subplot()
     train = _series(history, "train_loss")
     if not train:
-        _message(ax, "No training history is stored in this model,\nso there is no loss curve.")
+        why = (f"This is a linear model ({model}): it is fitted in one go, with no epochs,\n"
+               "so there is no loss curve." if model in ("br-svm", "br-lr") else
+               "No training history is stored in this model,\nso there is no loss curve.")
+        _message(ax, why)
         _save(fig, path)
-        return "The model holds no training history, so no loss curve can be drawn."
+        return why.replace("\n", " ") if model in ("br-svm", "br-lr") else \
+            "The model holds no training history, so no loss curve can be drawn."
     ax.plot(*zip(*train), marker=".", label="training loss")
-    valid = _series(history, "valid_loss")
-    caption = f"Binary cross-entropy per epoch over {len(train)} epoch(s)"
+    valid, score = _series(history, "valid_loss"), _series(history, "valid_score")
+    caption = f"Training loss per epoch over {len(train)} epoch(s)"
     if valid:
         ve, vl = zip(*valid)
         ax.plot(ve, vl, marker=".", label="validation loss")
         best = ve[int(np.argmin(vl))]
-        ax.axvline(best, color="grey", linestyle=":", label=f"lowest validation loss "
-                   f"(epoch {best})")
-        caption += f"; the lowest validation loss was at epoch {best}."
+        what = "lowest validation loss"
+        if score:
+            se, sv = zip(*score)
+            best, what = se[int(np.argmax(sv))], "best validation objective"
+            twin = ax.twinx()
+            twin.plot(se, sv, color="tab:green", marker=".", label="validation objective")
+            twin.set_ylabel("validation objective (higher is better)")
+        ax.axvline(best, color="grey", linestyle=":", label=f"{what} (epoch {best})")
+        caption += f"; the {what} was at epoch {best}."
     else:
         caption += "; the model was trained without a validation split, so there is no " \
                    "validation curve."
-    ax.set(xlabel="epoch", ylabel="loss (BCE)", title="Training curves")
+    ax.set(xlabel="epoch", ylabel="loss (the training loss)", title="Training curves")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(alpha=0.3)
-    ax.legend()
+    handles = [h for a in fig.axes for h in a.get_legend_handles_labels()[0]]
+    ax.legend(handles=handles, loc="center right", framealpha=0.9)
     _save(fig, path)
     return caption
 
