@@ -77,6 +77,9 @@ def test_predict_jsonl_top_k(model_dir, emotions, tmp_path) -> None:
     ["train", "{test}", "--out", "{tmp}/x", "--loss", "focal", "--pos-weight", "auto"],
     ["train", "{test}", "--out", "{tmp}/x", "--early-stopping", "accuracy"],
     ["train", "{test}", "--out", "{tmp}/x", "--dropout", "high"],
+    ["train", "{test}", "--out", "{tmp}/x", "--loss-param", "gamma=2"],
+    ["train", "{test}", "--out", "{tmp}/x", "--loss-param", "clip=wide"],
+    ["train", "{test}", "--out", "{tmp}/x", "--pos-weight", "{tmp}/none.json"],
 ])
 def test_bad_input_exits_2_in_one_line(model_dir, emotions, tmp_path, args) -> None:
     fill = {"model": model_dir, "test": emotions[1], "missing": tmp_path / "none",
@@ -100,3 +103,22 @@ def test_train_with_explicit_loss_options_reports_what_it_chose(emotions, tmp_pa
     assert training["loss"] == "bce" and training["pos_weight"] == "auto"
     assert len(training["pos_weight_used"]) == 6
     assert training["hidden"] == [256] and training["ensemble"] == 1
+
+
+def test_pos_weight_by_label_name_and_loss_params(emotions, tmp_path) -> None:
+    weights = tmp_path / "weights.json"
+    weights.write_text(json.dumps({"relaxing-calm": 3.0, "angry-aggresive": 2}))
+    out = tmp_path / "m"
+    done = _cli("train", emotions[0], "--out", out, "--ensemble", "1", "--loss", "bce",
+                "--pos-weight", weights, "--epochs", "2", "--quiet")
+    assert done.returncode == 0, done.stderr
+    training = json.loads((out / "model.json").read_text())["training"]
+    assert sorted(training["pos_weight_used"]) == [1.0, 1.0, 1.0, 1.0, 2.0, 3.0]
+    weights.write_text(json.dumps({"no-such-label": 3.0}))
+    done = _cli("train", emotions[0], "--out", tmp_path / "x", "--pos-weight", weights)
+    assert done.returncode == 2 and "no-such-label" in done.stderr
+    done = _cli("train", emotions[0], "--out", out, "--ensemble", "1", "--epochs", "2",
+                "--loss-param", "gamma_neg=2", "--loss-param", "clip=0", "--quiet")
+    assert done.returncode == 0, done.stderr
+    loss = json.loads((out / "model.json").read_text())["training"]["loss_options"]
+    assert dict(loss) == {"gamma_neg": 2.0, "clip": 0.0}

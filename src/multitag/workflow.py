@@ -39,7 +39,8 @@ class TrainOptions:
     decision: str = AUTO
     objective: str = "micro_f1"
     loss: str = AUTO
-    pos_weight: str | tuple[float, ...] | None = None
+    pos_weight: str | tuple[float, ...] | dict[str, float] | None = None
+    loss_options: tuple[tuple[str, float], ...] = ()
     ensemble: int | str = AUTO
     seed: int = 0
     threads: int | None = None
@@ -72,7 +73,8 @@ class TrainOptions:
         from multitag.training.config import TrainConfig
 
         check_objective(self.objective)
-        loss_spec_from(self.loss, self.pos_weight)
+        weights = None if isinstance(self.pos_weight, dict) else self.pos_weight
+        loss_spec_from(self.loss, weights, **dict(self.loss_options))
         if self.decision != AUTO:
             make_rule(self.decision, **({"objective": self.objective}
                                         if self.decision in ("global", "per_label") else {}))
@@ -96,7 +98,20 @@ class TrainOptions:
     def estimator_params(self) -> dict[str, Any]:
         skip = {"model", "seed"}
         params = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
+        params["loss_options"] = dict(self.loss_options) or None
         return {**params, "random_state": self.seed, "standardize": False}
+
+    def with_label_names(self, label_names: Sequence[str]) -> TrainOptions:
+        """`pos_weight` given per label name (a dict) as one weight per label, in order
+        (labels not named get 1); a name that is not a label is an error."""
+        if not isinstance(self.pos_weight, dict):
+            return self
+        unknown = sorted(set(self.pos_weight) - set(label_names))
+        if unknown:
+            raise ConfigError(f"`--pos-weight` names {len(unknown)} label(s) the data does not "
+                              f"have: {', '.join(map(str, unknown[:5]))}")
+        return replace(self, pos_weight=tuple(float(self.pos_weight.get(n, 1.0))
+                                              for n in label_names))
 
 
 @dataclass
@@ -123,6 +138,7 @@ def train_model(train: Dataset, options: TrainOptions,
     X, Y = preprocessor.transform(train), train.Y_dense()
     shape = data_shape(X, Y)
     options, chosen = options.resolve(shape)
+    options = options.with_label_names(train.label_names)
     if options.model in LINEAR_MODELS:  # only the folds matter to a linear model
         chosen = {k: v for k, v in chosen.items() if k == "ensemble"}
     fitted = (_fit_linear(X, Y, options) if options.model in LINEAR_MODELS

@@ -37,8 +37,12 @@ def train(
     loss: str = typer.Option("auto", help="Loss: bce, focal or asymmetric ('auto': "
                              "asymmetric)."),
     pos_weight: str = typer.Option(None, "--pos-weight", help="BCE weight of positives: "
-                                   "'auto' (negatives/positives per label, clipped) or one "
-                                   "number per label, comma-separated."),
+                                   "'auto' (negatives/positives per label, clipped), one "
+                                   "number per label comma-separated, or a JSON file "
+                                   "{label: weight} (other labels 1)."),
+    loss_param: list[str] = typer.Option(None, "--loss-param", help="NAME=VALUE, repeatable: "
+                                         "focal_gamma (focal), gamma_neg, gamma_pos, clip "
+                                         "(asymmetric)."),
     ensemble: str = typer.Option("auto", help="Networks averaged, each validated on its own "
                                  "fold ('auto': 5 below 5,000 rows, else 1)."),
     early_stopping: str = typer.Option("auto", "--early-stopping", help="What early "
@@ -79,7 +83,8 @@ def train(
         model=model, hidden=_hidden(hidden), epochs=_auto_int(epochs, "--epochs"),
         batch_size=_auto_int(batch_size, "--batch-size"), learning_rate=learning_rate,
         weight_decay=weight_decay, dropout=_auto_float(dropout, "--dropout"), loss=loss,
-        pos_weight=_pos_weight(pos_weight), ensemble=_auto_int(ensemble, "--ensemble"),
+        pos_weight=_pos_weight(pos_weight), loss_options=_loss_params(loss_param or []),
+        ensemble=_auto_int(ensemble, "--ensemble"),
         early_stopping_monitor=early_stopping,
         early_stopping_patience=_auto_int(patience, "--patience", allow_none=True),
         validation_split=validation_split, decision=decision, objective=objective, seed=seed)
@@ -200,14 +205,43 @@ def _auto_float(text: str, option: str) -> float | str:
         raise ConfigError(f"`{option}` must be a number or 'auto'; got {text!r}") from err
 
 
-def _pos_weight(text: str | None) -> str | tuple[float, ...] | None:
+def _pos_weight(text: str | None) -> str | tuple[float, ...] | dict[str, float] | None:
     if text is None or text.strip().lower() == "auto":
         return None if text is None else "auto"
+    if text.strip().lower().endswith(".json"):
+        return _weights_file(Path(text))
     try:
         return tuple(float(p) for p in text.split(","))
     except ValueError as err:
         raise ConfigError("`--pos-weight` must be 'auto' or numbers separated by commas; got "
                           f"{text!r}") from err
+
+
+def _weights_file(path: Path) -> dict[str, float]:
+    import json
+    import math
+
+    try:
+        weights = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ConfigError(f"{path}: `--pos-weight` needs a readable JSON file ({err})") from err
+    if not isinstance(weights, dict) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            and v > 0 for v in weights.values()):
+        raise ConfigError(f"{path}: `--pos-weight` expects a JSON object mapping label names "
+                          "to positive numbers")
+    return {str(k): float(v) for k, v in weights.items()}
+
+
+def _loss_params(items: list[str]) -> tuple[tuple[str, float], ...]:
+    params = []
+    for item in items:
+        name, _, value = item.partition("=")
+        try:
+            params.append((name.strip(), float(value)))
+        except ValueError as err:
+            raise ConfigError(f"`--loss-param` must be NAME=NUMBER; got {item!r}") from err
+    return tuple(params)
 
 
 def _progress():

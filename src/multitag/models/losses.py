@@ -20,6 +20,7 @@ from torch.nn import functional
 from multitag.exceptions import ConfigError
 
 LOSSES = ("bce", "focal", "asymmetric")
+LOSS_PARAMS = ("focal_gamma", "gamma_neg", "gamma_pos", "clip")
 # "auto" pos_weight: negatives/positives per label, clipped to this range. The ceiling keeps a
 # label seen a handful of times from dominating the gradient (and the calibration) of the rest.
 AUTO_POS_WEIGHT_RANGE = (1.0, 10.0)
@@ -163,10 +164,14 @@ class AsymmetricLoss(Loss):
 
 def loss_spec_from(name: str = "bce", pos_weight: str | Sequence[float] | None = None,
                    **params: float) -> LossSpec:
-    """A `LossSpec` from user-facing values (a list of weights becomes a tuple)."""
+    """A `LossSpec` from user-facing values (a list of weights becomes a tuple); unknown
+    parameter names are a `ConfigError` listing the valid ones."""
     weights = pos_weight if pos_weight is None or isinstance(pos_weight, str) \
         else tuple(float(w) for w in pos_weight)
-    return LossSpec(name=name, pos_weight=weights, **params)
+    unknown = sorted(set(params) - set(LOSS_PARAMS))
+    if unknown:
+        raise ConfigError(f"unknown loss parameter(s) {unknown}; valid: {', '.join(LOSS_PARAMS)}")
+    return LossSpec(name=name, pos_weight=weights, **{k: float(v) for k, v in params.items()})
 
 
 def _positive(value: object) -> bool:

@@ -265,6 +265,7 @@ def train_stream(path: str | Path, reader: ReaderOptions | None, options: Any,
     preprocessor = found.moments.preprocessor(found.feature_names)
     shape = found.shape(preprocessor.n_features_out_)
     options, chosen = options.resolve(shape)
+    options = options.with_label_names(found.label_names)
     n_valid = found.valid.n_samples if found.valid is not None else 0
     source = StreamBatches(chunks, preprocessor, options.seed,
                            found.valid_cut if n_valid else None, found.n_rows - n_valid,
@@ -342,15 +343,17 @@ def _loss_spec(options: Any, found: FirstPass) -> Any:
     pass counted them: the Trainer never sees all labels at once)."""
     from multitag.models.losses import auto_pos_weight, loss_spec_from
 
+    extra = dict(options.loss_options)
     if options.pos_weight != "auto":
-        return loss_spec_from(options.loss, options.pos_weight)
+        return loss_spec_from(options.loss, options.pos_weight, **extra)
     counts = found.label_counts.astype(np.float64)
     n_train = found.n_rows
     if found.valid is not None:
         counts = counts - np.asarray(found.valid.Y.sum(axis=0)).ravel()
         n_train -= found.valid.n_samples
     summary = _LabelCounts(counts, n_train)
-    return loss_spec_from(options.loss, tuple(float(w) for w in auto_pos_weight(summary)))
+    return loss_spec_from(options.loss, tuple(float(w) for w in auto_pos_weight(summary)),
+                          **extra)
 
 
 class _LabelCounts:
