@@ -142,7 +142,8 @@ def test_shards_and_parts_cover_every_row_once() -> None:
 def test_a_rank_that_dies_mid_training_stops_the_others(files, tmp_path) -> None:
     port = str(_free_port())
     args = [sys.executable, "-m", "multitag", "train", files["train"], "--epochs", "2000",
-            "--hidden", "64", "--quiet", "--distributed", "--dist-timeout", "30"]
+            "--patience", "none", "--hidden", "64", "--quiet", "--distributed",
+            "--dist-timeout", "30"]
     procs = [subprocess.Popen([*args, "--out", tmp_path / f"m{rank}"], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True,
                               env=_env(RANK=str(rank), WORLD_SIZE="2",
