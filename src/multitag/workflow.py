@@ -281,9 +281,15 @@ def _check_trainable(train: Dataset, options: TrainOptions) -> None:
 
 
 def _constant_label_notices(train: Dataset) -> list[str]:
-    counts = np.asarray(train.Y.sum(axis=0)).ravel()
-    never = [n for n, c in zip(train.label_names, counts) if c == 0]
-    always = [n for n, c in zip(train.label_names, counts) if c == train.n_samples]
+    return constant_label_notices(train.label_names, np.asarray(train.Y.sum(axis=0)).ravel(),
+                                  train.n_samples)
+
+
+def constant_label_notices(label_names: Sequence[str], counts: Any, n_rows: int) -> list[str]:
+    """Notices naming the labels that never occur in, or occur in every one of, `n_rows`
+    training rows (their positive `counts`): they are predicted constant."""
+    never = [n for n, c in zip(label_names, counts) if c == 0]
+    always = [n for n, c in zip(label_names, counts) if c == n_rows]
     notices = []
     if never:
         notices.append(f"{len(never)} label(s) never occur in training and will be predicted "

@@ -397,14 +397,6 @@ def _bundle(preprocessor: Any, module: Any, rule: Any, found: FirstPass, options
 
 
 def _label_notices(found: FirstPass) -> list[str]:
-    counts = found.label_counts
-    never = [n for n, c in zip(found.label_names, counts) if c == 0]
-    always = [n for n, c in zip(found.label_names, counts) if c == found.n_rows]
-    notices = []
-    if never:
-        notices.append(f"{len(never)} label(s) never occur in training and will be predicted "
-                       f"absent: {', '.join(never[:10])}")
-    if always:
-        notices.append(f"{len(always)} label(s) occur in every training row and will be "
-                       f"predicted present: {', '.join(always[:10])}")
-    return notices
+    from multitag.workflow import constant_label_notices
+
+    return constant_label_notices(found.label_names, found.label_counts, found.n_rows)
