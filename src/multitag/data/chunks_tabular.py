@@ -207,15 +207,9 @@ class TabularChunks:
 
 
 def _one_hot(series: Any, values: list[str]) -> np.ndarray:
-    column = {v: j for j, v in enumerate(values)}
-    cells = series.astype(object).where(series.notna(), None).tolist()
-    block = np.zeros((len(cells), len(values)))
-    for i, v in enumerate(cells):
-        if v is None:
-            block[i] = np.nan
-        else:
-            block[i, column[str(v)]] = 1.0
-    return block
+    from multitag.data.tabular import one_hot_block
+
+    return one_hot_block(series.astype(object).where(series.notna(), None).tolist(), values)
 
 
 def _cell_tags(cell: Any, options: Any) -> list[str]:

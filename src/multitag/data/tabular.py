@@ -380,14 +380,19 @@ def _categorical(series: Any, name: str) -> tuple[np.ndarray | None, list[str], 
     if len(distinct) > MAX_ONE_HOT_VALUES or (len(distinct) == len(values) > 1):
         return None, [], (f"dropped column {name!r} ({len(distinct)} distinct text values): "
                           "an identifier or free text; use --text-column for text")
-    column = {v: j for j, v in enumerate(distinct)}
-    block = np.zeros((len(values), len(distinct)))
-    for i, v in enumerate(values):
+    return one_hot_block(values, distinct), [f"{name}={v}" for v in distinct], ""
+
+
+def one_hot_block(cells: list[Any], categories: list[str]) -> np.ndarray:
+    """One column per category (1 where the cell's text is it); a None cell is a row of NaN."""
+    column = {v: j for j, v in enumerate(categories)}
+    block = np.zeros((len(cells), len(categories)))
+    for i, v in enumerate(cells):
         if v is None:
             block[i] = np.nan
         else:
             block[i, column[str(v)]] = 1.0
-    return block, [f"{name}={v}" for v in distinct], ""
+    return block
 
 
 def _check_values(X: np.ndarray, names: list[str], path: Path, lines: np.ndarray) -> bool:
