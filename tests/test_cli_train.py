@@ -122,3 +122,10 @@ def test_pos_weight_by_label_name_and_loss_params(emotions, tmp_path) -> None:
     assert done.returncode == 0, done.stderr
     loss = json.loads((out / "model.json").read_text())["training"]["loss_options"]
     assert dict(loss) == {"gamma_neg": 2.0, "clip": 0.0}
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a GPU is present")
+def test_a_gpu_that_is_not_there_is_exit_2(emotions, tmp_path) -> None:
+    done = _cli("train", emotions[0], "--out", tmp_path / "m", "--device", "cuda")
+    assert done.returncode == 2 and "no such device" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "m").exists()

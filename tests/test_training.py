@@ -179,3 +179,34 @@ def test_config_round_trip_and_unknown_keys() -> None:
     assert TrainConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ConfigError, match="unknown training option"):
         TrainConfig.from_dict({"epochz": 3})
+
+
+def test_device_auto_is_the_cpu_without_a_gpu_and_a_missing_gpu_is_an_error(monkeypatch) -> None:
+    from multitag.training.trainer import resolve_device
+
+    if not torch.cuda.is_available():
+        assert resolve_device("auto") == torch.device("cpu")
+        with pytest.raises(ConfigError, match="no such device"):
+            resolve_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("cuda")
+    assert resolve_device("cuda:1") == torch.device("cuda:1")
+    with pytest.raises(ConfigError, match="device"):
+        TrainConfig(device="gpu")
+
+
+def test_mixed_precision_trains_in_bfloat16_and_keeps_float32_weights() -> None:
+    x, y = _batch(rows=200)
+    results, nets = {}, {}
+    for amp in (False, True):
+        torch.manual_seed(0)
+        nets[amp] = MLP(7, 4, (32,))
+        config = TrainConfig(epochs=20, batch_size=32, learning_rate=1e-2, mixed_precision=amp)
+        results[amp] = Trainer(config).fit(nets[amp], x.numpy(), y.numpy())
+    assert results[True].fast_path is False and results[False].fast_path is True
+    assert all(p.dtype == torch.float32 for p in nets[True].parameters())
+    losses = [r["train_loss"] for r in results[True].history]
+    assert losses[-1] < losses[0] * 0.9  # it learns
+    # bfloat16 rounds the network's arithmetic: close to float32 training, not equal
+    assert losses[-1] == pytest.approx(results[False].history[-1]["train_loss"], rel=0.2)
+    assert not torch.equal(nets[True].output.weight, nets[False].output.weight)

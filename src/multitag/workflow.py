@@ -44,6 +44,8 @@ class TrainOptions:
     ensemble: int | str = AUTO
     seed: int = 0
     threads: int | None = None
+    device: str = "auto"
+    mixed_precision: bool = False
     distributed: bool = False
 
     def __post_init__(self) -> None:
@@ -82,7 +84,11 @@ class TrainOptions:
                     learning_rate=self.learning_rate, optimizer=self.optimizer,
                     weight_decay=self.weight_decay, lr_schedule=self.lr_schedule,
                     early_stopping_patience=self.early_stopping_patience, seed=self.seed,
-                    threads=self.threads)
+                    threads=self.threads, device=self.device)
+        if self.device != "auto":  # a GPU that is not there fails before any data is read
+            from multitag.training.trainer import resolve_device
+
+            resolve_device(self.device)
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"`--dropout` must be a number in [0, 1); got {self.dropout}")
         if isinstance(self.ensemble, bool) or not isinstance(self.ensemble, int) \

@@ -57,6 +57,10 @@ def train(
     objective: str = typer.Option("micro_f1", help="What tuning maximises: micro_f1, "
                                   "macro_f1, samples_f1, hamming."),
     seed: int = typer.Option(0, help="Seed of splits, weights and shuffling."),
+    device: str = typer.Option("auto", help="auto (a CUDA GPU when torch sees one, else the "
+                               "CPU), cpu, cuda, cuda:N or mps."),
+    mixed_precision: bool = typer.Option(False, "--mixed-precision", help="Run the network "
+                                         "in bfloat16 (autocast); the loss stays float32."),
     resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run whose "
                                 "checkpoint is in OUT/checkpoint (same data and options)."),
     checkpoint_every: int = typer.Option(1, help="Checkpoint every N epochs (0: never)."),
@@ -87,7 +91,8 @@ def train(
         ensemble=_auto_int(ensemble, "--ensemble"),
         early_stopping_monitor=early_stopping,
         early_stopping_patience=_auto_int(patience, "--patience", allow_none=True),
-        validation_split=validation_split, decision=decision, objective=objective, seed=seed)
+        validation_split=validation_split, decision=decision, objective=objective, seed=seed,
+        device=device, mixed_precision=mixed_precision)
     if distributed:
         from multitag.cli import distributed_train as dt
 

@@ -45,7 +45,8 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
         loss: str = "bce", pos_weight: str | Sequence[float] | None = None,
         loss_options: dict[str, float] | None = None,
         ensemble: int = 1, ensemble_folds: bool = True, n_jobs: int | None = None,
-        early_stopping_monitor: str = "loss",
+        early_stopping_monitor: str = "loss", device: str = "auto",
+        mixed_precision: bool = False,
         label_names: Sequence[str] | None = None,
         random_state: int | None = None, threads: int | None = None,
         callbacks: Sequence[Any] = (), distributed: bool = False,
@@ -73,6 +74,8 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
         self.ensemble_folds = ensemble_folds
         self.n_jobs = n_jobs
         self.early_stopping_monitor = early_stopping_monitor
+        self.device = device
+        self.mixed_precision = mixed_precision
         self.label_names = label_names
         self.random_state = random_state
         self.threads = threads
@@ -142,6 +145,7 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
             seed=seed, threads=self.threads,
             loss=loss_spec_from(self.loss, self.pos_weight, **(self.loss_options or {})),
             monitor="score" if self.early_stopping_monitor == "objective" else "loss",
+            device=self.device, mixed_precision=bool(self.mixed_precision),
         )
         valid = (X[valid_rows], Y[valid_rows]) if len(valid_rows) else (None, None)
         callbacks = self.callbacks if self._n_jobs(int(self.ensemble)) == 1 else ()
@@ -167,6 +171,11 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
             return 1
         if self.n_jobs is not None:
             return max(1, min(int(self.n_jobs), n_members))
+        if self.device != "cpu":  # a GPU is not shared with forked workers
+            from multitag.training.trainer import resolve_device
+
+            if resolve_device(self.device).type != "cpu":
+                return 1
         import os
 
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -30,6 +31,8 @@ class TrainConfig:
     seed: int = 0
     threads: int | None = None
     loss: LossSpec = field(default_factory=LossSpec)
+    device: str = "auto"
+    mixed_precision: bool = False
 
     def __post_init__(self) -> None:
         _positive_int("epochs", self.epochs)
@@ -41,6 +44,10 @@ class TrainConfig:
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(
                 f"`lr_schedule` must be one of {LR_SCHEDULES}; got {self.lr_schedule!r}")
+        if not isinstance(self.device, str) or not re.fullmatch(
+                r"auto|cpu|cuda(:\d+)?|mps", self.device):
+            raise ConfigError("`device` must be auto, cpu, cuda, cuda:N or mps; got "
+                              f"{self.device!r}")
         if self.monitor not in MONITORS:
             raise ConfigError(f"`monitor` must be one of {MONITORS}; got {self.monitor!r}")
         if self.weight_decay < 0:

@@ -32,7 +32,8 @@ class FusedAdam:
         self.weight_decay, self.decoupled = float(weight_decay), decoupled
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
-        self.steps = [torch.zeros((), dtype=torch.float32) for _ in self.params]
+        self.steps = [torch.zeros((), dtype=torch.float32, device=p.device)
+                      for p in self.params]
         self._fallback = None if _HAS_FUSED else self._torch_optimizer()
         flipped = [not p.is_contiguous() and p.dim() == 2 and p.t().is_contiguous()
                    for p in self.params]

@@ -6,6 +6,7 @@ under `torch.inference_mode()`; the thread count is chosen deliberately and repo
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -20,7 +21,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from multitag.exceptions import TrainingError
+from multitag.exceptions import ConfigError, TrainingError
 from multitag.models.losses import Loss
 from multitag.training import fast_backprop
 from multitag.training.config import TrainConfig
@@ -98,13 +99,17 @@ class Trainer:
         `X` may instead be any object with `batches(size, generator, shuffle)`, `n_rows`,
         `n_labels` and `dense_batches` like `_TensorData` (then `Y` is None): data streamed
         from a file, for example."""
+        device = resolve_device(self.config.device)
         threads = self.config.threads or choose_threads(module, self.config.batch_size)
         previous_threads = torch.get_num_threads()
         torch.set_num_threads(threads)
+        self.device, self.autocast = device, autocast_for(device, self.config.mixed_precision)
+        module.to(device)
         try:
             return self._fit(module, X, Y, X_valid, Y_valid, threads)
         finally:
             torch.set_num_threads(previous_threads)
+            module.to("cpu")  # prediction, saving and checkpoints read CPU tensors
 
     def _fit(self, module, X, Y, X_valid, Y_valid, threads) -> TrainResult:
         cfg = self.config
@@ -112,7 +117,7 @@ class Trainer:
         valid = _TensorData(X_valid, Y_valid) if X_valid is not None else None
         loss = cfg.loss.build(train.Y)
         fast = fast_backprop.FastBackprop(module, loss) if fast_backprop.supports(
-            module, train.dense_batches) else None
+            module, train.dense_batches) and not cfg.mixed_precision else None
         result = TrainResult(threads=threads, fast_path=fast is not None,
                              pos_weight=_as_list(getattr(loss, "pos_weight", None)))
         state = TrainState(module, make_optimizer(module, cfg),
@@ -179,14 +184,19 @@ class Trainer:
             )
         return float(batch_losses.mean())
 
-    @staticmethod
-    def train_step(module, optimizer, x, y, fast, loss: Loss) -> torch.Tensor:
-        """Gradients for one batch, then one optimizer step; returns the batch loss."""
+    def train_step(self, module, optimizer, x, y, fast, loss: Loss) -> torch.Tensor:
+        """Gradients for one batch, then one optimizer step; returns the batch loss. With
+        mixed precision the network runs in bfloat16 and the loss in float32."""
+        device = getattr(self, "device", None)
+        if device is not None and device.type != "cpu":
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if fast is not None:
             value = fast(x, y)
         else:
             optimizer.zero_grad()
-            value = loss(module(x), y)
+            with self.autocast():
+                logits = module(x)
+            value = loss(logits.float(), y)
             value.backward()
             value = value.detach()
         optimizer.step()
@@ -197,9 +207,10 @@ class Trainer:
         """Mean training loss over the whole validation set, in evaluation mode."""
         module.eval()
         total = 0.0
+        device = next(module.parameters()).device
         with torch.inference_mode():
             for x, y in data.batches(8192, None, shuffle=False):
-                total += loss.total(module(x), y)
+                total += loss.total(module(x.to(device)), y.to(device))
         module.train()
         return total / max(data.n_rows * data.n_labels, 1)
 
@@ -208,8 +219,9 @@ class Trainer:
         """`scorer` of the validation labels and the network's probabilities."""
         module.eval()
         with torch.inference_mode():
-            proba = torch.cat([torch.sigmoid(module(x)) for x, _ in data.batches(
-                8192, None, shuffle=False)])
+            device = next(module.parameters()).device
+            proba = torch.cat([torch.sigmoid(module(x.to(device))).cpu() for x, _ in
+                               data.batches(8192, None, shuffle=False)])
         module.train()
         return float(self.scorer(_labels_numpy(data.Y), proba.double().numpy()))
 
@@ -225,6 +237,28 @@ def next_learning_rate(
     if cfg.lr_schedule == "plateau" and not improved and (waited + 1) % 5 == 0:
         return max(current / 5.0, cfg.learning_rate * 1e-3)
     return current
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto`: the first CUDA GPU when torch sees one, else the CPU; a named GPU that is not
+    there is a ConfigError (never a silent fall-back to the CPU)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    available = {"cpu": True, "cuda": torch.cuda.is_available(),
+                 "mps": getattr(torch.backends, "mps", None) is not None
+                 and torch.backends.mps.is_available()}
+    if not available.get(device.type, False):
+        raise ConfigError(f"`--device {name}`: no such device here (torch sees "
+                          f"{'a CUDA GPU' if available['cuda'] else 'no GPU'})")
+    return device
+
+
+def autocast_for(device: torch.device, enabled: bool) -> Callable[[], Any]:
+    """A context factory: bfloat16 autocast on `device` when `enabled`, else a no-op."""
+    if not enabled:
+        return contextlib.nullcontext
+    return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
 def make_optimizer(module: nn.Module, cfg: TrainConfig) -> FusedAdam:
