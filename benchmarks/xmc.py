@@ -3,9 +3,9 @@ napkinXC (extreme multi-label libraries; PyPI packages installed by this script 
 benchmarks/.venv-xmc, not project dependencies).
 
 Standard Mulan train/test splits from ../shared/data/mulan; every library with its default
-settings and one thread; multitag twice (one thread per network): its `multitag train`
-defaults (which may train a cross-fitted ensemble in worker processes on small data), and the
-same with --hidden 1024 --dropout 0.5.
+settings and one thread; multitag three times (one thread per network): its `multitag train`
+defaults (which train a cross-fitted ensemble of 5 in worker processes below 5,000 rows), one
+network (--ensemble 1), and the defaults with --hidden 1024 --dropout 0.5.
 precision@k is computed for all three the same way (multitag.topk on each library's 5 best
 labels per test row). A library that fails to install or run is printed as such.
 
@@ -33,6 +33,7 @@ DATA = REPO_DIR.parent / "shared" / "data" / "mulan"
 VENV = BENCH_DIR / ".venv-xmc"
 PACKAGES = {"omikuji": "omikuji", "napkinxc": "napkinxc"}
 MULTITAG_RUNS = {"multitag (defaults)": {},
+                 "multitag (--ensemble 1)": {"ensemble": 1},
                  "multitag (hidden 1024, dropout 0.5)": {"hidden": (1024,), "dropout": 0.5}}
 
 
@@ -107,7 +108,8 @@ def main() -> None:
 
     status = ensure_venv()
     print(f"# benchmarks/xmc.py -- {machine_line()}")
-    print("(measured while other agents' jobs shared the machine; one thread per library)\n")
+    print("(one thread per library and per multitag network; the load average above says how "
+          "busy the machine was)\n")
     for name in args.datasets.split(","):
         base = DATA / name
         train, test = load(base / f"{name}-train.arff"), load(base / f"{name}-test.arff")
