@@ -24,6 +24,7 @@ from multitag.bundle_checks import (
 )
 from multitag.data.dataset import Dataset
 from multitag.exceptions import DataFormatError, ModelFileError
+from multitag.fileio import plain_json
 
 FORMAT_NAME = "multitag-model"
 FORMAT_VERSION = 2
@@ -114,8 +115,8 @@ class ModelBundle:
             "multitag_version": __version__, "architecture": self.architecture,
             "preprocessing": state, "label_names": self.label_names,
             "feature_names": self.feature_names, "decision_rule": self.decision_rule.to_dict(),
-            "training": self.training, "metrics": _jsonable(self.metrics),
-            "history": _jsonable(self.history),
+            "training": self.training, "metrics": plain_json(self.metrics),
+            "history": plain_json(self.history),
         }
         return description, tensors
 
@@ -290,15 +291,3 @@ def _build_mlp(directory: Path, arch: dict[str, Any], found: dict[str, np.ndarra
                             for k, v in found.items()})
     return module
 
-
-def _jsonable(value: Any) -> Any:
-    """Plain JSON types (numpy scalars become floats/ints; NaN becomes None)."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value

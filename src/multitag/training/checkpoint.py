@@ -35,6 +35,7 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from multitag.exceptions import CheckpointError, TrainingInterrupted
+from multitag.fileio import plain_json
 from multitag.training.trainer import Callback, Trainer, TrainState
 
 FORMAT = "multitag-checkpoint"
@@ -188,7 +189,7 @@ def capture(state: TrainState) -> tuple[dict[str, torch.Tensor], dict[str, Any]]
         "best_loss": state.best_loss if np.isfinite(state.best_loss) else None,
         "waited": state.waited, "elapsed_seconds": state.elapsed,
         "has_best_state": state.best_state is not None, "optimizer": optimizer,
-        "history": _plain(result.history), "best_epoch": result.best_epoch,
+        "history": plain_json(result.history), "best_epoch": result.best_epoch,
         "stopped_early": result.stopped_early, "torch_version": torch.__version__,
     }
     return {k: v.detach().contiguous() for k, v in tensors.items()}, meta
@@ -216,7 +217,7 @@ def restore(state: TrainState, snapshot: Snapshot) -> None:
 def describe_run(trainer: Trainer, state: TrainState, run_info: dict[str, Any]) -> dict[str, Any]:
     """What must match for a resume: configuration, run description, data, network shapes."""
     return {
-        "config": _plain(trainer.config.to_dict()), "run": _plain(run_info),
+        "config": plain_json(trainer.config.to_dict()), "run": plain_json(run_info),
         "data_fingerprint": data_fingerprint(state),
         "parameters": {k: list(v.shape) for k, v in state.module.state_dict().items()},
     }
@@ -224,7 +225,7 @@ def describe_run(trainer: Trainer, state: TrainState, run_info: dict[str, Any]) 
 
 def check_run_info(snapshot: Snapshot, run_info: dict[str, Any]) -> None:
     """Refuse a resume whose run description (e.g. CLI options) differs from the checkpoint's."""
-    _compare(snapshot, "run", "options", _plain(run_info))
+    _compare(snapshot, "run", "options", plain_json(run_info))
 
 
 def check_same_run(snapshot: Snapshot, current: dict[str, Any]) -> None:
@@ -354,17 +355,3 @@ def _unflatten(node: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Any:
 def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
 
-
-def _plain(value: Any) -> Any:
-    """JSON types only (tuples become lists, non-finite floats None) so saved == current."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return str(value)
