@@ -26,7 +26,7 @@ def worker(args: argparse.Namespace) -> None:
     """One rank: make the data (same seed everywhere), train, rank 0 prints the fit time."""
     import numpy as np
 
-    from multitag.models.estimator import MultiLabelMLP
+    from multitag.estimator import MultiLabelMLP
     from multitag.training import distributed, fast_backprop
 
     if args.no_fast:

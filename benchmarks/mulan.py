@@ -1,7 +1,8 @@
 """multitag's network against the scikit-learn baselines on the seven Mulan datasets.
 
 Standard train/test splits from ../shared/data/mulan; every model with its defaults, fitted on
-the training file and scored on the test file by `multitag.compare.compare` (one BLAS thread).
+the training file and scored on the test file by `multitag.pipeline.compare.compare`
+(one BLAS thread).
 The network (`mlp`) runs with `--seeds` seeds (mean ± std); the baselines with seed 0.
 Prints one table per dataset and a summary (micro-F1 of mlp vs the best baseline); `--markdown`
 writes it into benchmarks/README.md between `<!-- mulan:begin -->` and `<!-- mulan:end -->`.
@@ -85,7 +86,7 @@ def skip_reason(model: str, n_labels: int, dataset: str = "") -> str | None:
 
 def run_model(train: Any, test: Any, model: str, seeds: int) -> list[dict[str, Any]]:
     """One metrics dict per seed (ours) or one (baselines, seed 0)."""
-    from multitag.compare import compare
+    from multitag.pipeline.compare import compare
 
     if model in OURS:
         return [run_ours(train, test, model, seed) for seed in range(seeds)]
@@ -95,7 +96,7 @@ def run_model(train: Any, test: Any, model: str, seeds: int) -> list[dict[str, A
 def run_ours(train: Any, test: Any, model: str, seed: int) -> dict[str, Any]:
     """`multitag train TRAIN --seed SEED` with the options of `OUR_OPTIONS[model]` and every
     other option at its default, then evaluated on the test file."""
-    from multitag.workflow import TrainOptions, evaluate_model, train_model
+    from multitag.pipeline.fit import TrainOptions, evaluate_model, train_model
 
     outcome = train_model(train, TrainOptions(**OUR_OPTIONS[model], seed=seed))
     metrics = evaluate_model(outcome.bundle, test).metrics_json(outcome.fit_seconds)
@@ -304,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     store = load_results(args.results)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if not args.render_only:
-        from multitag.compare import parse_models
+        from multitag.pipeline.compare import parse_models
 
         baselines = [m for m in models if m not in OURS]
         models = [*(parse_models(baselines) if baselines else []),

@@ -17,7 +17,8 @@ Parts (each printed as a table; every number measured in this run):
 5. layer   -- the sparse first layer, forward + backward of a batch: torch.sparse.mm on the
               nn.Linear (row-major) weight against embedding_bag(mode="sum",
               per_sample_weights) on the column-major weight MLP now uses for wide input.
-6. metrics -- multitag.metrics.evaluate at 10,000 rows x 1,000 labels against the same metrics
+6. metrics -- multitag.metrics.evaluation.evaluate at 10,000 rows x 1,000 labels against the
+   same metrics
               called from scikit-learn.
 
 Each big run is a child process (whole-run peak RSS: the child's ru_maxrss). Generator:
@@ -111,9 +112,9 @@ def _nbytes(*matrices: sp.csr_matrix) -> int:
 def child_train(args: argparse.Namespace) -> dict:
     import torch
 
+    from multitag.metrics.topk import top_k_metrics
     from multitag.models.inference import predict_scores
     from multitag.models.mlp import MLP
-    from multitag.topk import top_k_metrics
     from multitag.training.config import TrainConfig
     from multitag.training.trainer import Trainer
 
@@ -273,7 +274,7 @@ def part_layer(threads: int) -> list[list[str]]:
 def part_metrics() -> list[list[str]]:
     from sklearn import metrics as skm
 
-    from multitag.metrics import evaluate
+    from multitag.metrics.evaluation import evaluate
 
     rng = np.random.default_rng(0)
     S = rng.random((10_000, 1_000))
@@ -295,7 +296,7 @@ def part_metrics() -> list[list[str]]:
     skm.label_ranking_loss(Y, S)
     skm.coverage_error(Y, S)
     reference = time.perf_counter() - started
-    return [["multitag.metrics.evaluate (every metric)", f"{ours:.2f}", "1.00"],
+    return [["multitag.metrics.evaluation.evaluate (every metric)", f"{ours:.2f}", "1.00"],
             ["the same metrics from scikit-learn", f"{reference:.2f}", f"{reference / ours:.1f}"]]
 
 

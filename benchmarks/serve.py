@@ -58,9 +58,9 @@ class Outcome:
 
 def train_yeast(out: Path) -> tuple[object, np.ndarray, float]:
     """Train on yeast-train, save to `out`; the loaded bundle, test rows and training time."""
-    from multitag.bundle import ModelBundle
+    from multitag.bundle.directory import ModelBundle
     from multitag.data import load
-    from multitag.workflow import TrainOptions, train_model
+    from multitag.pipeline.fit import TrainOptions, train_model
 
     started = time.perf_counter()
     outcome = train_model(load(YEAST / "yeast-train.arff"), TrainOptions(seed=0))

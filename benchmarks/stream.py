@@ -44,12 +44,12 @@ sys.stderr.write(f"\\nPEAK_KB {peak}\\n")
 sys.exit(code)
 """
 _CLI = "from multitag.cli import main; main(ARGS)"
-_IMPORTS = "import multitag.cli, multitag.bundle, torch, sklearn, pandas"
+_IMPORTS = "import multitag.cli, multitag.bundle.directory, torch, sklearn, pandas"
 _IN_MEMORY_PREDICT = """
 from pathlib import Path
-from multitag.bundle import ModelBundle
+from multitag.bundle.directory import ModelBundle
 from multitag.data import load
-from multitag.prediction import write_predictions
+from multitag.pipeline.predict import write_predictions
 bundle = ModelBundle.load(ARGS[0])
 data = load(ARGS[1])
 proba = bundle.predict_proba(data)

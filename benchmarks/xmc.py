@@ -6,7 +6,7 @@ Standard Mulan train/test splits from ../shared/data/mulan; every library with i
 settings and one thread; multitag three times (one thread per network): its `multitag train`
 defaults (which train a cross-fitted ensemble of 5 in worker processes below 5,000 rows), one
 network (--ensemble 1), and the defaults with --hidden 1024 --dropout 0.5.
-precision@k is computed for all three the same way (multitag.topk on each library's 5 best
+precision@k is computed for all three the same way (multitag.metrics.topk on each library's 5 best
 labels per test row). A library that fails to install or run is printed as such.
 
     nice -n 10 python benchmarks/xmc.py [--datasets bibtex,delicious]
@@ -87,8 +87,8 @@ def run_library(library: str, workdir: Path, Y_test: Any) -> dict[str, Any]:
 
 
 def run_multitag(train: Any, test: Any, extra: dict[str, Any]) -> dict[str, Any]:
-    from multitag.topk import top_k_metrics
-    from multitag.workflow import TrainOptions, train_model
+    from multitag.metrics.topk import top_k_metrics
+    from multitag.pipeline.fit import TrainOptions, train_model
 
     outcome = train_model(train, TrainOptions(threads=1, **extra))
     started = time.perf_counter()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from multitag.bundle import ModelBundle
+from multitag.bundle.directory import ModelBundle
 from multitag.data.dataset import Dataset
 
 LABELS = ["alpha", "beta", "gamma", "delta"]
@@ -34,7 +34,7 @@ def text_data(n: int = 80, seed: int = 2) -> Dataset:
 
 
 def train(data: Dataset) -> ModelBundle:
-    from multitag.workflow import TrainOptions, train_model
+    from multitag.pipeline.fit import TrainOptions, train_model
 
     return train_model(data, TrainOptions(hidden=(8,), epochs=3)).bundle
 
@@ -43,8 +43,8 @@ def tfidf_bundle(seed: int = 3) -> tuple[ModelBundle, sp.csr_matrix]:
     """An untrained network behind a sparse TF-IDF preprocessor (idf + L2 row norm)."""
     import torch
 
-    from multitag.decision import make_rule
-    from multitag.features import Preprocessor
+    from multitag.decision.rules import make_rule
+    from multitag.features.preprocessor import Preprocessor
     from multitag.models.mlp import MLP
 
     rng = np.random.default_rng(seed)

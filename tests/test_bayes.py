@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_multilabel_classification
 
-from multitag.bayes import all_label_sets, label_set_prior, posterior
+from multitag.demo.bayes import all_label_sets, label_set_prior, posterior
 
 
 def _codes(Y: np.ndarray) -> np.ndarray:
@@ -53,7 +53,7 @@ def test_posterior_is_a_distribution_and_beats_chance() -> None:
 
 def test_published_reference_figures_on_the_classic_split() -> None:
     from multitag.data.synthetic import SyntheticSpec, make_synthetic
-    from multitag.demo import split_like_sklearn
+    from multitag.demo.classic import split_like_sklearn
 
     data, dist = make_synthetic(SyntheticSpec())
     _, test = split_like_sklearn(data.n_samples, 0.33, 42)

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from multitag.bundle import MODEL_JSON, WEIGHTS, ModelBundle
+from multitag.bundle.directory import MODEL_JSON, WEIGHTS, ModelBundle
 from multitag.data.dataset import Dataset
 from multitag.exceptions import DataFormatError, ModelFileError
-from multitag.workflow import TrainOptions, evaluate_model, train_model
+from multitag.pipeline.fit import TrainOptions, evaluate_model, train_model
 
 
 @pytest.fixture

@@ -159,7 +159,7 @@ def test_stop_request_saves_and_interrupts(tmp_path: Path) -> None:
 
 
 def test_same_seed_same_estimator_weights_and_thresholds() -> None:
-    from multitag.models.estimator import MultiLabelMLP
+    from multitag.estimator import MultiLabelMLP
 
     X, Y = _data()
     fits = [MultiLabelMLP((16,), epochs=6, dropout=0.3, decision="per_label", random_state=seed
@@ -172,7 +172,7 @@ def test_same_seed_same_estimator_weights_and_thresholds() -> None:
 
 
 def test_ensemble_trained_in_turn_resumes_each_network(tmp_path: Path) -> None:
-    from multitag.models.estimator import MultiLabelMLP
+    from multitag.estimator import MultiLabelMLP
 
     X, Y = _data()
 

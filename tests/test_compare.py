@@ -7,7 +7,10 @@ import re
 import numpy as np
 import pytest
 
-from multitag.compare import (
+from multitag.data import Dataset, load
+from multitag.exceptions import ConfigError, DataFormatError
+from multitag.metrics.evaluation import metric_names
+from multitag.pipeline.compare import (
     CompareResult,
     CompareRow,
     CurvePoint,
@@ -19,9 +22,6 @@ from multitag.compare import (
     parse_models,
     plot_curve,
 )
-from multitag.data import Dataset, load
-from multitag.exceptions import ConfigError, DataFormatError
-from multitag.metrics import metric_names
 
 FAST = ["br-lr", "knn", "mlknn"]
 

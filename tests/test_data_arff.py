@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from data_helpers import BAD, DATA, MULAN_SHAPES, copy_with_xml, shared_data
 from multitag.data import load
-from multitag.data.arff import read_arff
-from multitag.data.arff_labels import find_labels_xml
+from multitag.data.arff.labels import find_labels_xml
+from multitag.data.arff.reader import read_arff
 from multitag.exceptions import DataFormatError
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from data_helpers import BAD, DATA
 from multitag.data import load
-from multitag.data.svmlight import read_header, read_svmlight
+from multitag.data.svmlight.reader import read_header, read_svmlight
 from multitag.exceptions import DataFormatError
 
 
@@ -147,8 +147,8 @@ _ROW_TEXT = st.tuples(
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_ROW_TEXT, min_size=1, max_size=30))
 def test_bulk_parser_agrees_with_scikit_learn(rows: list[str]) -> None:
-    from multitag.data.svmlight import _load_sklearn
-    from multitag.data.svmlight_bulk import parse_plain
+    from multitag.data.svmlight.bulk import parse_plain
+    from multitag.data.svmlight.reader import _load_sklearn
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "rows.svm"

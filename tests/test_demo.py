@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sklearn.model_selection import train_test_split
 
-from multitag.demo import DemoConfig, demo_config, run_demo, split_like_sklearn
+from multitag.demo.classic import DemoConfig, demo_config, run_demo, split_like_sklearn
 from multitag.exceptions import ConfigError
 
 DESIGN_METRICS = {

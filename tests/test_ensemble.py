@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from multitag.bundle import MODEL_JSON, ModelBundle
+from multitag.bundle.directory import MODEL_JSON, ModelBundle
 from multitag.data.dataset import Dataset
+from multitag.estimator import MultiLabelMLP
 from multitag.exceptions import ConfigError, ModelFileError
 from multitag.models.ensemble import Ensemble, fold_assignment
-from multitag.models.estimator import MultiLabelMLP
 from multitag.models.inference import predict_scores
-from multitag.workflow import TrainOptions, train_model
+from multitag.pipeline.fit import TrainOptions, train_model
 
 
 @pytest.fixture
@@ -123,7 +123,7 @@ def test_format_version_1_single_network_still_loads(tmp_path: Path, data) -> No
 
 def test_ensemble_exports_to_onnx(ensemble_dir, tmp_path: Path) -> None:
     ort = pytest.importorskip("onnxruntime")
-    from multitag.export import export_onnx
+    from multitag.serving.onnx import export_onnx
 
     directory, bundle, dataset = ensemble_dir
     target = tmp_path / "model.onnx"
@@ -173,7 +173,7 @@ def test_train_model_saves_linear_and_auto_models(tmp_path: Path, data, model: s
 
 
 def test_auto_keeps_the_best_held_out_candidate() -> None:
-    from multitag.selection import Candidate, choose
+    from multitag.pipeline.selection import Candidate, choose
 
     candidates = [Candidate("mlp", None, None, 0.61), Candidate("br-svm", None, None, 0.65),
                   Candidate("br-lr", None, None, float("nan"))]

@@ -10,8 +10,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from multitag.estimator import MultiLabelMLP
 from multitag.exceptions import ConfigError
-from multitag.models.estimator import MultiLabelMLP
 
 # Checks that cannot hold for this estimator, and why.
 EXPECTED_FAILED_CHECKS: dict[str, str] = {}

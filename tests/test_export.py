@@ -13,7 +13,7 @@ from model_helpers import LABELS, numeric_data, text_data, tfidf_bundle, train
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
-from multitag.export import INPUT_NAME, OUTPUT_NAME, export_onnx  # noqa: E402
+from multitag.serving.onnx import INPUT_NAME, OUTPUT_NAME, export_onnx  # noqa: E402
 
 
 def _run(path, X: np.ndarray) -> tuple[np.ndarray, dict[str, str]]:

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from multitag.data import Dataset
 from multitag.exceptions import ConfigError, DataFormatError, ModelFileError, NotFittedError
-from multitag.features import Preprocessor
+from multitag.features.preprocessor import Preprocessor
 
 
 def _dense(X: np.ndarray, *, missing: bool = False, name: str = "d") -> Dataset:

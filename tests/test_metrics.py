@@ -1,4 +1,5 @@
-"""multitag.metrics: cross-checked against scikit-learn, hand-checked where it has no equivalent."""
+"""multitag.metrics.evaluation: cross-checked against scikit-learn, hand-checked where it has no
+equivalent."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from sklearn import metrics as skm
 
 from multitag.exceptions import ConfigError, DataFormatError
-from multitag.metrics import (
+from multitag.metrics.evaluation import (
     METRIC_NAMES,
     Report,
     evaluate,
@@ -303,7 +304,7 @@ def test_report_is_frozen() -> None:
 
 @pytest.mark.parametrize("seed", range(6))
 def test_vectorised_lrap_equals_scikit_learn(seed: int) -> None:
-    from multitag.metrics import lrap
+    from multitag.metrics.evaluation import lrap
 
     rng = np.random.default_rng(seed)
     for _ in range(50):

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from sklearn import metrics as skm
 
 from multitag.data import load
-from multitag.decision import (
+from multitag.decision.rules import (
     OBJECTIVES,
     AtLeastOne,
     GlobalThreshold,
@@ -27,7 +27,7 @@ from multitag.decision import (
     objective_value,
     rule_from_dict,
 )
-from multitag.metrics import evaluate
+from multitag.metrics.evaluation import evaluate
 
 SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -13,9 +13,9 @@ pytest.importorskip("matplotlib")
 
 from multitag.data.dataset import Dataset
 from multitag.exceptions import ConfigError, DataFormatError
+from multitag.pipeline.fit import TrainOptions, train_model
 from multitag.report import FIGURES, HTML, MARKDOWN, build_report
 from multitag.report.document import md_escape
-from multitag.workflow import TrainOptions, train_model
 
 LABELS = ["rock", "jazz|fusion", "_ambient", "pop", "never"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -83,7 +83,7 @@ def test_markdown_mentions_every_label_and_metric(built) -> None:
 
 
 def test_many_labels_show_top_and_bottom(tmp_path) -> None:
-    from multitag.metrics import LabelRow
+    from multitag.metrics.evaluation import LabelRow
     from multitag.report import plots
 
     rows = [LabelRow(f"label {j}", support=j + 1, predicted=j, precision=0.5, recall=0.5,

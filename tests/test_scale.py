@@ -73,9 +73,9 @@ def test_trainer_keeps_sparse_labels_sparse_and_learns() -> None:
 
 
 def test_wide_model_survives_save_and_load(tmp_path) -> None:
-    from multitag.bundle import ModelBundle
+    from multitag.bundle.directory import ModelBundle
     from multitag.data.dataset import Dataset
-    from multitag.workflow import TrainOptions, train_model
+    from multitag.pipeline.fit import TrainOptions, train_model
 
     X = _sparse(120, WIDE_INPUT + 10)
     Y = (np.asarray(X[:, :200].sum(axis=1)).ravel()[:, None] > [0.0, 0.3]).astype(np.uint8)

@@ -17,8 +17,8 @@ uvicorn = pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
 from model_helpers import LABELS, numeric_data, text_data, train  # noqa: E402
-from multitag.decision import make_rule  # noqa: E402
-from multitag.serve import create_app  # noqa: E402
+from multitag.decision.rules import make_rule  # noqa: E402
+from multitag.serving.service import create_app  # noqa: E402
 
 MAX_ITEMS = 50
 MAX_BODY = 64 * 1024

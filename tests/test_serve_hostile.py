@@ -20,7 +20,7 @@ pytest.importorskip("fastapi")
 httpx = pytest.importorskip("httpx")
 
 from model_helpers import LABELS, numeric_data, text_data, train  # noqa: E402
-from multitag.serve import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ITEMS, create_app  # noqa: E402
+from multitag.serving.service import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ITEMS, create_app  # noqa: E402
 from test_serve import LiveServer  # noqa: E402
 
 JSON = {"content-type": "application/json"}

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from multitag.bundle import ModelBundle
+from multitag.bundle.directory import ModelBundle
 from multitag.cli import main
 from multitag.data import load
 from multitag.data.chunks import ChunkedFile
 from multitag.data.dataset import Dataset
-from multitag.features import Preprocessor
-from multitag.prediction import write_predictions
-from multitag.training.streaming import FeatureMoments, StreamBatches, first_pass
+from multitag.features.preprocessor import Preprocessor
+from multitag.pipeline.predict import write_predictions
+from multitag.pipeline.streaming import FeatureMoments, StreamBatches, first_pass
 
 
 def _run(*args: object) -> int:
@@ -53,7 +53,7 @@ def test_streaming_predict_equals_in_memory_predict(problem, tmp_path, suffix, e
     proba = bundle.predict_proba(load(problem["test"]))
     rule = bundle.decision_rule
     if "--top-k" in extra:
-        from multitag.decision import make_rule
+        from multitag.decision.rules import make_rule
 
         rule = make_rule("top_k", k=2)
     reference = tmp_path / f"reference{suffix}"

@@ -8,8 +8,8 @@ import scipy.sparse as sp
 from sklearn.metrics import ndcg_score
 
 from multitag.exceptions import ConfigError, DataFormatError
-from multitag.metric_kernels import label_auc, pooled_auc_and_ap, row_rankings, set_metrics
-from multitag.topk import TopKAccumulator, top_k_indices, top_k_metrics
+from multitag.metrics.kernels import label_auc, pooled_auc_and_ap, row_rankings, set_metrics
+from multitag.metrics.topk import TopKAccumulator, top_k_indices, top_k_metrics
 
 
 def _case(seed: int, n: int = 300, n_labels: int = 40):

@@ -14,9 +14,9 @@ __version__ = "0.1.0"
 _PUBLIC = {
     "Dataset": "multitag.data.dataset",
     "load": "multitag.data",
-    "MultiLabelMLP": "multitag.models.estimator",
-    "evaluate": "multitag.metrics",
-    "ModelBundle": "multitag.bundle",
+    "MultiLabelMLP": "multitag.estimator",
+    "evaluate": "multitag.metrics.evaluation",
+    "ModelBundle": "multitag.bundle.directory",
 }
 
 __all__ = [*_PUBLIC, "__version__"]
@@ -24,8 +24,8 @@ __all__ = [*_PUBLIC, "__version__"]
 if TYPE_CHECKING:  # pragma: no cover
     from multitag.data import load as load
     from multitag.data.dataset import Dataset as Dataset
-    from multitag.metrics import evaluate as evaluate
-    from multitag.models.estimator import MultiLabelMLP as MultiLabelMLP
+    from multitag.estimator import MultiLabelMLP as MultiLabelMLP
+    from multitag.metrics.evaluation import evaluate as evaluate
 
 
 def __getattr__(name: str) -> Any:

@@ -29,7 +29,7 @@ def _root() -> None:
     """Multi-label classification with neural networks."""
 
 
-_COMMAND_MODULES = ("demo", "data", "train", "evaluation", "report", "serve", "export")
+_COMMAND_MODULES = ("demo", "data", "train", "compare", "report", "serve", "export")
 
 
 def _register_commands() -> None:

@@ -37,7 +37,7 @@ def demo(
     quiet: bool = QUIET_OPTION,
 ) -> None:
     """Run the classic example: synthetic data, Dense 32-16-8 network, honest metrics."""
-    from multitag.demo import demo_config, run_demo
+    from multitag.demo.classic import demo_config, run_demo
 
     config = demo_config(
         preset, samples=samples, features=features, classes=classes, labels=labels,

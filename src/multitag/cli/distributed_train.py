@@ -35,8 +35,8 @@ def train_distributed(path: Path, test: Path | None, out: Path, options: Any,
     from multitag.cli.common import write_json_atomic
     from multitag.cli.train import _progress, _render_metrics
     from multitag.data import load
+    from multitag.pipeline.fit import evaluate_model, train_model
     from multitag.training import distributed as dd
-    from multitag.workflow import evaluate_model, train_model
 
     with dd.session(timeout) as ctx:
         train_data = load(path, reader)

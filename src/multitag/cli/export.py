@@ -26,8 +26,8 @@ def export(
     onnx: Path = typer.Option(..., "--onnx", help="ONNX file to write (replaced atomically).",
                               dir_okay=False),
 ) -> None:
-    from multitag.bundle import ModelBundle
-    from multitag.export import export_onnx
+    from multitag.bundle.directory import ModelBundle
+    from multitag.serving.onnx import export_onnx
 
     result = export_onnx(ModelBundle.load(model_dir), onnx)
     typer.echo(f"wrote {result.path}: {result.n_inputs} inputs -> {result.n_labels} label "

@@ -24,7 +24,7 @@ def report(
     reader: ReaderOptions = ro.READER,
 ) -> None:
     """Evaluate a saved model on labelled DATA and write plots, report.md and report.html."""
-    from multitag.bundle import ModelBundle
+    from multitag.bundle.directory import ModelBundle
     from multitag.data import load
     from multitag.report import build_report
 

@@ -27,7 +27,7 @@ def serve(
 ) -> None:
     """Serve MODEL_DIR over HTTP: POST /predict, GET /labels, GET /health, docs at /docs."""
     _limit_openmp(threads)
-    from multitag.bundle import ModelBundle
+    from multitag.bundle.directory import ModelBundle
 
     bundle = ModelBundle.load(model_dir)
     _server().serve(bundle, host, port, max_items=max_items, max_body_bytes=max_body_bytes,
@@ -52,6 +52,6 @@ def _server():
     except ImportError as err:
         raise ConfigError(f"`multitag serve` needs the `serve` extra ({err.name} is not "
                           "installed): pip install 'multitag[serve]'") from err
-    from multitag import serve as server
+    from multitag.serving import service as server
 
     return server

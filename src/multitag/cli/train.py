@@ -79,9 +79,9 @@ def train(
     reader: ReaderOptions = ro.READER,
 ) -> None:
     """Train a network on TRAIN and save it as a model directory."""
-    from multitag.cli import resume as checkpoints
+    from multitag.cli import checkpoints
     from multitag.data import load
-    from multitag.workflow import TrainOptions, evaluate_model, train_model
+    from multitag.pipeline.fit import TrainOptions, evaluate_model, train_model
 
     options = TrainOptions(
         model=model, hidden=_hidden(hidden), epochs=_auto_int(epochs, "--epochs"),
@@ -133,10 +133,10 @@ def evaluate(
     reader: ReaderOptions = ro.READER,
 ) -> None:
     """Every metric of a saved model on labelled DATA, with a per-label table."""
-    from multitag.bundle import ModelBundle
+    from multitag.bundle.directory import ModelBundle
     from multitag.data import load
     from multitag.exceptions import errors_in
-    from multitag.workflow import evaluate_model
+    from multitag.pipeline.fit import evaluate_model
 
     bundle = ModelBundle.load(model_dir)
     data = load(path, reader)
@@ -162,10 +162,10 @@ def predict(
     reader: ReaderOptions = ro.READER,
 ) -> None:
     """Predict label sets for the rows of INPUT with a saved model, chunk by chunk."""
-    from multitag.bundle import ModelBundle
+    from multitag.bundle.directory import ModelBundle
     from multitag.cli.row_progress import RowProgress
     from multitag.data.chunks import ChunkedFile
-    from multitag.prediction import override_rule, predict_chunks
+    from multitag.pipeline.predict import override_rule, predict_chunks
 
     bundle = ModelBundle.load(model_dir)
     rule = override_rule(bundle.decision_rule, top_k=top_k, threshold=threshold)
@@ -178,7 +178,7 @@ def predict(
 
 def _train_stream(path, reader, options, chunk_rows, callbacks, quiet):
     from multitag.cli.row_progress import RowProgress
-    from multitag.training.streaming import StreamSettings, train_stream
+    from multitag.pipeline.streaming import StreamSettings, train_stream
 
     with RowProgress("first pass", lambda: None, quiet) as progress:
         return train_stream(path, reader, options, StreamSettings(chunk_rows=chunk_rows),
@@ -259,7 +259,7 @@ def _render_metrics(report, title: str, per_label: bool = False) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from multitag.metrics import report_rows
+    from multitag.metrics.evaluation import report_rows
 
     console = Console(highlight=False)
     table = Table(title=title, title_justify="left")

@@ -202,15 +202,15 @@ def _seek(handle: Any, offset: int) -> None:
 def _make_source(owner: ChunkedFile, feature_names: Sequence[str] | None,
                  with_labels: bool) -> Source:
     if owner.format == "svmlight":
-        from multitag.data.chunks_svmlight import SvmlightSource
+        from multitag.data.svmlight.chunks import SvmlightSource
 
         return SvmlightSource(owner, feature_names, with_labels)
     if owner.format == "arff":
-        from multitag.data.chunks_arff import ArffSource
+        from multitag.data.arff.chunks import ArffSource
 
         return ArffSource(owner, with_labels)
     if owner.format in ("csv", "tsv", "jsonl", "parquet"):
-        from multitag.data.chunks_tabular import tabular_source
+        from multitag.data.tabular.chunks import tabular_source
 
         return tabular_source(owner, with_labels)
     raise ConfigError(f"format {owner.format!r} cannot be read in chunks")

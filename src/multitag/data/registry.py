@@ -91,23 +91,25 @@ def resolve_format_name(name: str) -> str:
 
 
 register_format(
-    FormatSpec("arff", ("arff",), "multitag.data.arff:read_arff", "Mulan/MEKA ARFF"),
+    FormatSpec("arff", ("arff",), "multitag.data.arff.reader:read_arff", "Mulan/MEKA ARFF"),
     aliases=("mulan", "meka", "weka"),
 )
 register_format(
     FormatSpec(
-        "svmlight", ("svm", "svmlight", "libsvm", "xc"), "multitag.data.svmlight:read_svmlight",
+        "svmlight", ("svm", "svmlight", "libsvm", "xc"),
+        "multitag.data.svmlight.reader:read_svmlight",
         "svmlight/libsvm multi-label, Extreme Classification Repository",
     ),
     aliases=("libsvm", "xc", "extreme"),
 )
-register_format(FormatSpec("csv", ("csv",), "multitag.data.tabular:read_csv", "CSV"))
-register_format(FormatSpec("tsv", ("tsv", "tab"), "multitag.data.tabular:read_tsv", "TSV"))
+register_format(FormatSpec("csv", ("csv",), "multitag.data.tabular.reader:read_csv", "CSV"))
+register_format(FormatSpec("tsv", ("tsv", "tab"), "multitag.data.tabular.reader:read_tsv", "TSV"))
 register_format(
-    FormatSpec("parquet", ("parquet", "pq"), "multitag.data.tabular:read_parquet", "Parquet")
+    FormatSpec("parquet", ("parquet", "pq"), "multitag.data.tabular.reader:read_parquet", "Parquet")
 )
 register_format(
-    FormatSpec("jsonl", ("jsonl", "ndjson"), "multitag.data.tabular:read_jsonl", "JSON lines"),
+    FormatSpec("jsonl", ("jsonl", "ndjson"), "multitag.data.tabular.reader:read_jsonl",
+               "JSON lines"),
     aliases=("json",),
 )
 

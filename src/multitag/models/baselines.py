@@ -281,7 +281,7 @@ def _sk_mlp(seed: int | None, params: dict[str, Any]) -> Any:
 def _mlp(seed: int | None, params: dict[str, Any]) -> Any:
     import torch  # noqa: F401  (imported now, so the fit time measures training only)
 
-    from multitag.models.estimator import MultiLabelMLP
+    from multitag.estimator import MultiLabelMLP
 
     return MultiLabelMLP(random_state=seed, **params)
 

@@ -108,6 +108,6 @@ def train_members(n_members: int, train_one: Callable[[int], MemberFit],
     """Train members 0..n-1 with `train_one(i)`, in worker processes when `n_jobs > 1`."""
     if n_jobs <= 1 or n_members == 1:
         return [train_one(i) for i in range(n_members)]
-    from multitag.models.parallel import run_in_processes
+    from multitag.training.parallel import run_in_processes
 
     return run_in_processes(train_one, range(n_members), n_jobs)

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from multitag.bundle import ModelBundle
+from multitag.bundle.directory import ModelBundle
 from multitag.data.dataset import Dataset
-from multitag.metrics import LOWER_IS_BETTER, Report, report_rows
+from multitag.metrics.evaluation import LOWER_IS_BETTER, Report, report_rows
 from multitag.report.document import Bullets, Document, Image, Paragraph, Section, Table
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from multitag.exceptions import ConfigError
-from multitag.metrics import LabelRow
+from multitag.metrics.evaluation import LabelRow
 
 DPI = 110
 MAX_BARS = 40  # more labels than this: the F1 chart shows the top and bottom MAX_BARS // 2

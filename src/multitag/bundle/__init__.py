@@ -1,0 +1,1 @@
+"""The model directory: save/load (safetensors + JSON), its checks, and applying it."""

@@ -1,0 +1,293 @@
+"""The model directory: `model.json` (everything but tensors) + `weights.safetensors`.
+
+Saved into a temporary directory beside the target and renamed into place, so an interrupted
+save leaves the previous model intact. Loading validates every key, type and tensor shape and
+never executes code from the files (no pickle anywhere).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from multitag import __version__
+from multitag.bundle.checks import (
+    check_agreement,
+    check_architecture,
+    check_finite,
+    check_names,
+)
+from multitag.data.dataset import Dataset
+from multitag.exceptions import DataFormatError, ModelFileError
+from multitag.fileio import plain_json
+
+FORMAT_NAME = "multitag-model"
+FORMAT_VERSION = 2
+# Versions this multitag reads: 1 = one network; 2 adds ensembles ("members" in architecture).
+READABLE_VERSIONS = (1, 2)
+MODEL_JSON = "model.json"
+WEIGHTS = "weights.safetensors"
+CHECKPOINT_DIR = "checkpoint"  # training checkpoints; replaced with the directory
+_NETWORK_PREFIX = "network."
+_PREPROCESSOR_PREFIX = "preprocessor."
+_REQUIRED_KEYS = {"format": str, "format_version": int, "multitag_version": str,
+                  "architecture": dict, "preprocessing": dict, "label_names": list,
+                  "feature_names": list, "decision_rule": dict, "training": dict, "metrics": dict}
+
+
+@dataclass
+class ModelBundle:
+    """Everything needed to predict: preprocessor, network, decision rule and label names."""
+
+    preprocessor: Any
+    module: Any
+    decision_rule: Any
+    label_names: list[str]
+    feature_names: list[str]
+    architecture: dict[str, Any]
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    # -- prediction ------------------------------------------------------------------------
+    def transform(self, data: Dataset | Any) -> Any:
+        """Features for the network: a Dataset goes through the saved preprocessor as is;
+        an array, CSR matrix or DataFrame is checked against the training feature count."""
+        if not isinstance(data, Dataset):
+            data = self._as_dataset(data)
+        return self.preprocessor.transform(data)
+
+    def predict_proba(self, data: Dataset | Any) -> np.ndarray:
+        """Probabilities (n_samples, n_labels), columns in `label_names` order."""
+        from multitag.models.inference import predict_scores
+
+        return predict_scores(self.module, self.transform(data))
+
+    def predict(self, data: Dataset | Any) -> np.ndarray:
+        """0/1 label sets (n_samples, n_labels) by the saved decision rule."""
+        return self.decision_rule.predict(self.predict_proba(data))
+
+    def _as_dataset(self, X: Any) -> Dataset:
+        import scipy.sparse as sp
+
+        if isinstance(X, list | tuple) and X and isinstance(X[0], str):
+            texts = [str(t) for t in X]
+            return Dataset(X=np.zeros((len(texts), 0)), Y=np.zeros((len(texts), 0)),
+                           feature_names=[], label_names=[], texts=texts)
+        columns = list(getattr(X, "columns", []))
+        matrix = X if sp.issparse(X) else np.asarray(X, dtype=np.float64)
+        if matrix.ndim != 2 or matrix.shape[1] != len(self.feature_names):
+            raise DataFormatError(
+                f"input has {matrix.shape[-1] if matrix.ndim else 0} feature columns; the model "
+                f"was trained on {len(self.feature_names)}")
+        names = [str(c) for c in columns] if columns else list(self.feature_names)
+        return Dataset(X=matrix, Y=np.zeros((matrix.shape[0], 0)), feature_names=names,
+                       label_names=[], has_missing=True)
+
+    # -- saving ----------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        """Write the model directory atomically; return its path. An existing directory is
+        replaced only if it holds nothing but a model's files."""
+        from safetensors.numpy import save_file
+
+        from multitag.fileio import staged_directory
+
+        description, tensors = self._to_files()
+        with staged_directory(directory, (MODEL_JSON, WEIGHTS), "model directory",
+                              allowed_dirs=(CHECKPOINT_DIR,)) as staging:
+            save_file(tensors, str(staging / WEIGHTS), metadata={"format": FORMAT_NAME})
+            (staging / MODEL_JSON).write_text(
+                json.dumps(description, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        return Path(os.path.abspath(directory))
+
+    def _to_files(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        state, arrays = self.preprocessor.to_state()
+        tensors = _network_tensors(self.module)
+        tensors.update({_PREPROCESSOR_PREFIX + k: np.ascontiguousarray(v)
+                        for k, v in arrays.items()})
+        description = {
+            "format": FORMAT_NAME, "format_version": FORMAT_VERSION,
+            "multitag_version": __version__, "architecture": self.architecture,
+            "preprocessing": state, "label_names": self.label_names,
+            "feature_names": self.feature_names, "decision_rule": self.decision_rule.to_dict(),
+            "training": self.training, "metrics": plain_json(self.metrics),
+            "history": plain_json(self.history),
+        }
+        return description, tensors
+
+    # -- loading ---------------------------------------------------------------------------
+    @classmethod
+    def load(cls, directory: str | Path) -> ModelBundle:
+        """Read and validate a model directory (a `ModelFileError` names what is wrong)."""
+        directory = Path(directory)
+        description = _read_description(directory)
+        tensors = _read_tensors(directory / WEIGHTS)
+        return cls._from_files(directory, description, tensors)
+
+    @classmethod
+    def _from_files(cls, directory: Path, description: dict[str, Any],
+                    tensors: dict[str, np.ndarray]) -> ModelBundle:
+        from multitag.decision.rules import rule_from_dict
+        from multitag.exceptions import ConfigError
+        from multitag.features.preprocessor import Preprocessor
+
+        arrays = {k[len(_PREPROCESSOR_PREFIX):]: v for k, v in tensors.items()
+                  if k.startswith(_PREPROCESSOR_PREFIX)}
+        try:
+            preprocessor = Preprocessor.from_state(description["preprocessing"], arrays)
+        except ModelFileError as err:
+            raise ModelFileError(f"{directory}: preprocessing: {err}") from err
+        module = _build_network(directory, description, tensors)
+        check_agreement(preprocessor, description["feature_names"],
+                        description["architecture"]["n_features"], directory / MODEL_JSON)
+        try:
+            rule = rule_from_dict(description["decision_rule"])
+        except ConfigError as err:
+            raise ModelFileError(f"{directory / MODEL_JSON}: decision_rule: {err}") from err
+        return cls(
+            preprocessor=preprocessor, module=module, decision_rule=rule,
+            label_names=[str(n) for n in description["label_names"]],
+            feature_names=[str(n) for n in description["feature_names"]],
+            architecture=description["architecture"], training=description["training"],
+            metrics=description["metrics"], history=list(description.get("history") or []),
+        )
+
+
+def _read_description(directory: Path) -> dict[str, Any]:
+    path = directory / MODEL_JSON
+    if not directory.is_dir():
+        raise ModelFileError(f"{directory}: not a model directory (it does not exist)")
+    try:
+        description = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise ModelFileError(f"{path}: missing; a model directory holds {MODEL_JSON} and "
+                             f"{WEIGHTS}") from err
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelFileError(f"{path}: not valid JSON ({err})") from err
+    if not isinstance(description, dict):
+        raise ModelFileError(f"{path}: must hold a JSON object")
+    for key, kind in _REQUIRED_KEYS.items():
+        if key not in description:
+            raise ModelFileError(f"{path}: missing key {key!r}")
+        if not isinstance(description[key], kind) or isinstance(description[key], bool):
+            raise ModelFileError(f"{path}: {key!r} must be a {kind.__name__}; got "
+                                 f"{type(description[key]).__name__}")
+    if description["format"] != FORMAT_NAME:
+        raise ModelFileError(f"{path}: format is {description['format']!r}; expected "
+                             f"{FORMAT_NAME!r}")
+    if description["format_version"] not in READABLE_VERSIONS:
+        raise ModelFileError(
+            f"{path}: written in model format version {description['format_version']} (by "
+            f"multitag {description['multitag_version']}); this multitag "
+            f"({__version__}) reads format versions "
+            f"{', '.join(str(v) for v in READABLE_VERSIONS)}")
+    check_names(description, path)
+    return description
+
+
+def _read_tensors(path: Path) -> dict[str, np.ndarray]:
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    if not path.is_file():
+        raise ModelFileError(f"{path}: missing; the network weights are stored there")
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ModelFileError(f"{path}: not a readable safetensors file ({err})") from err
+    check_finite(tensors, path)
+    return tensors
+
+
+def _build_network(directory: Path, description: dict[str, Any],
+                   tensors: dict[str, np.ndarray]) -> Any:
+    """The network (or the ensemble of `architecture.members` networks) with its weights."""
+    from multitag.models.ensemble import Ensemble
+
+    arch = description["architecture"]
+    members = arch.get("members", 1)
+    if isinstance(members, bool) or not isinstance(members, int) or members < 1:
+        raise ModelFileError(f"{directory / MODEL_JSON}: architecture.members must be a "
+                             f"positive integer; got {members!r}")
+    found = {k[len(_NETWORK_PREFIX):]: v for k, v in tensors.items()
+             if k.startswith(_NETWORK_PREFIX)}
+    _check_member_count(directory, found, members)
+    if members == 1:
+        module = _build_mlp(directory, arch, found)
+    else:
+        module = Ensemble([_build_mlp(directory, arch, _member_tensors(found, i))
+                           for i in range(members)])
+        extra = sorted(k for k in found if not k.split(".", 1)[0].isdigit()
+                       or int(k.split(".", 1)[0]) >= members)
+        if extra:
+            raise ModelFileError(f"{directory / WEIGHTS}: unexpected tensors {extra[:5]}")
+    if len(description["label_names"]) != module.output.out_features:
+        raise ModelFileError(f"{directory / MODEL_JSON}: {len(description['label_names'])} "
+                             f"label names for {module.output.out_features} outputs")
+    return module.eval()
+
+
+def _check_member_count(directory: Path, found: dict[str, np.ndarray], members: int) -> None:
+    """The weights hold `members` networks: `<i>.<name>` tensors, or unnumbered for one."""
+    numbered = {k.split(".", 1)[0] for k in found if k.split(".", 1)[0].isdigit()}
+    held = len(numbered) if numbered else int(bool(found))
+    if (numbered and numbered != {str(i) for i in range(len(numbered))}) or held != members:
+        raise ModelFileError(f"{directory / WEIGHTS}: holds {held} network(s) (numbered "
+                             f"{sorted(numbered, key=int) or 'none'}) but {MODEL_JSON} says "
+                             f"architecture.members is {members}; expected them to agree")
+
+
+def _member_tensors(found: dict[str, np.ndarray], index: int) -> dict[str, np.ndarray]:
+    prefix = f"{index}."
+    return {k[len(prefix):]: v for k, v in found.items() if k.startswith(prefix)}
+
+
+def _network_tensors(module: Any) -> dict[str, np.ndarray]:
+    """`network.<name>` for one network; `network.<i>.<name>` for member i of an ensemble."""
+    from multitag.models.ensemble import Ensemble
+
+    if isinstance(module, Ensemble):
+        return {f"{_NETWORK_PREFIX}{i}.{k}": np.ascontiguousarray(v.detach().cpu().numpy())
+                for i, member in enumerate(module.members)
+                for k, v in member.state_dict().items()}
+    return {_NETWORK_PREFIX + k: np.ascontiguousarray(v.detach().cpu().numpy())
+            for k, v in module.state_dict().items()}
+
+
+def _build_mlp(directory: Path, arch: dict[str, Any], found: dict[str, np.ndarray]) -> Any:
+    import torch
+
+    from multitag.models.mlp import MLP
+
+    where = directory / MODEL_JSON
+    check_architecture(arch, where)
+    try:
+        with torch.device("meta"):  # shapes only: nothing allocated before they are checked
+            module = MLP(int(arch["n_features"]), int(arch["n_labels"]),
+                         tuple(int(h) for h in arch["hidden"]),
+                         float(arch.get("dropout", 0.0)),
+                         linear_skip=bool(arch.get("linear_skip", False)))
+    except (KeyError, TypeError, ValueError) as err:
+        raise ModelFileError(f"{where}: architecture must give n_features, n_labels and "
+                             f"hidden as integers ({err})") from err
+    expected = module.state_dict()
+    for name, tensor in expected.items():
+        if name not in found:
+            raise ModelFileError(f"{directory / WEIGHTS}: tensor {name!r} is missing")
+        if tuple(found[name].shape) != tuple(tensor.shape):
+            raise ModelFileError(f"{directory / WEIGHTS}: tensor {name!r} has shape "
+                                 f"{tuple(found[name].shape)}; the architecture needs "
+                                 f"{tuple(tensor.shape)}")
+    extra = sorted(set(found) - set(expected))
+    if extra:
+        raise ModelFileError(f"{directory / WEIGHTS}: unexpected tensors {extra}")
+    module = module.to_empty(device="cpu")
+    module.load_state_dict({k: torch.from_numpy(np.array(v, dtype=np.float32))
+                            for k, v in found.items()})
+    return module
+

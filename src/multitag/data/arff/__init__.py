@@ -1,0 +1,1 @@
+"""Mulan and MEKA ARFF: header, body, label detection, whole-file and chunked reading."""

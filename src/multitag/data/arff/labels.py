@@ -1,0 +1,115 @@
+"""Which ARFF attributes are labels: a Mulan XML file, MEKA's `-C n`, or names given by the user."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from xml.parsers import expat
+
+from multitag.data.arff.header import Attribute, Header
+from multitag.data.reading import base_name, read_bytes
+from multitag.exceptions import DataFormatError
+
+_SPLIT_WORDS = re.compile(
+    r"[-_.](train|test|valid|validation|val|dev|trn|tst|sparse|dense|full|all|\d+of\d+)$",
+    re.IGNORECASE,
+)
+_MEKA_C = re.compile(r"(?:^|\s|:)-C\s+(-?\d+)")
+
+
+def find_labels_xml(arff_path: Path) -> Path | None:
+    """The Mulan XML beside `arff_path`: same stem (split words stripped), else the only .xml."""
+    stem = base_name(arff_path)
+    candidates = [stem]
+    while _SPLIT_WORDS.search(stem):
+        stem = _SPLIT_WORDS.sub("", stem)
+        candidates.append(stem)
+    for candidate in candidates:
+        path = arff_path.with_name(candidate + ".xml")
+        if path.is_file():
+            return path
+    xmls = sorted(arff_path.parent.glob("*.xml"))
+    return xmls[0] if len(xmls) == 1 else None
+
+
+def read_labels_xml(path: Path) -> list[tuple[str, int]]:
+    """Label names in a Mulan XML file with the line of each (nested labels included)."""
+    labels: list[tuple[str, int]] = []
+    parser = expat.ParserCreate()
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        if tag.rsplit(":", 1)[-1].rsplit("}", 1)[-1] == "label" and "name" in attrs:
+            labels.append((attrs["name"], parser.CurrentLineNumber))
+
+    parser.StartElementHandler = start
+    try:
+        parser.Parse(read_bytes(path), True)
+    except expat.ExpatError as err:
+        raise DataFormatError(
+            f"not a valid labels XML file ({expat.errors.messages[err.code]}); expected "
+            '<labels><label name="..."/>...</labels>', path=path, line=err.lineno,
+        ) from err
+    if not labels:
+        raise DataFormatError('no <label name="..."> elements; expected at least one', path=path)
+    return labels
+
+
+def labels_from_xml(xml_path: Path, header: Header, arff_path: Path) -> list[int]:
+    """Attribute indices of the labels the XML names; a name that is no attribute is an error."""
+    index: dict[str, int] = {}
+    for i, attr in enumerate(header.attributes):
+        index.setdefault(attr.raw_name, i)
+        index.setdefault(attr.name, i)
+    chosen: dict[int, int] = {}
+    for name, line in read_labels_xml(xml_path):
+        found = index.get(name, index.get(_xml_unescape(name)))
+        if found is None:
+            raise DataFormatError(
+                f"label {name!r} is not an attribute of {arff_path.name}; expected one of its "
+                "@attribute names", path=xml_path, line=line,
+            )
+        if found in chosen:
+            raise DataFormatError(
+                f"label {name!r} is listed twice (first on line {chosen[found]}); expected "
+                "each label once", path=xml_path, line=line,
+            )
+        chosen[found] = line
+    return sorted(chosen)
+
+
+def _xml_unescape(name: str) -> str:
+    return re.sub(r"\\(.)", r"\1", name)
+
+
+def labels_from_meka(header: Header, path: Path) -> list[int] | None:
+    """`-C n` in `@relation`: the first n attributes are labels (`-C -n`: the last n)."""
+    match = _MEKA_C.search(header.relation)
+    if match is None:
+        return None
+    n, total = int(match.group(1)), len(header.attributes)
+    if n == 0 or abs(n) >= total:
+        raise DataFormatError(
+            f"@relation says -C {n} but the file has {total} attribute(s); expected a label "
+            "count that leaves at least one feature (negative: labels last)",
+            path=path, line=header.relation_line or None,
+        )
+    return list(range(n)) if n > 0 else list(range(total + n, total))
+
+
+def labels_from_names(
+    attributes: list[Attribute], columns: tuple[str, ...], prefix: str | None, path: Path
+) -> list[int]:
+    """Attribute indices named in `columns` or starting with `prefix`."""
+    names = [a.name for a in attributes]
+    missing = [c for c in columns if c not in names]
+    if missing:
+        raise DataFormatError(
+            f"label column(s) {', '.join(map(repr, missing))} are not attributes; expected some "
+            f"of {', '.join(names[:8])}{', ...' if len(names) > 8 else ''}", path=path,
+        )
+    chosen = {names.index(c) for c in columns}
+    if prefix:
+        chosen |= {i for i, n in enumerate(names) if n.startswith(prefix)}
+    if not chosen:
+        raise DataFormatError(f"no attribute name starts with {prefix!r}", path=path)
+    return sorted(chosen)

@@ -1,0 +1,1 @@
+"""CSV, TSV, Parquet and JSON lines: whole-file and chunked reading."""

@@ -1,0 +1,1 @@
+"""The classic Keras multi-label example and its Bayes-optimal reference."""

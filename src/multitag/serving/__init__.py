@@ -1,0 +1,1 @@
+"""Serving a saved model over HTTP and exporting it to ONNX (optional extras)."""

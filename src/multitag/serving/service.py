@@ -1,0 +1,439 @@
+"""HTTP service for a saved model (optional extra `multitag[serve]`: FastAPI + uvicorn).
+
+`create_app(bundle)` builds a FastAPI app whose request models are derived from the model: the
+exact feature count, the feature names, whether text is expected. Every malformed request is
+answered with a 4xx and a message saying what is wrong (400 unreadable body, 413 too large,
+422 invalid values); prediction runs in a worker thread so the event loop keeps answering; requests
+that arrive while the model is busy are predicted together in one call.
+
+Not defined here on purpose: `from __future__ import annotations`. FastAPI reads the endpoint's
+annotations at run time, and the request types are built per model inside `create_app`.
+"""
+
+import asyncio
+import json
+from typing import Annotated, Any, Literal, Union
+
+import numpy as np
+
+from multitag import __version__
+from multitag.bundle.directory import ModelBundle
+from multitag.exceptions import ConfigError, MultitagError
+from multitag.serving.errors import body_problem, shown_names
+from multitag.serving.limits import BodyLimit
+
+try:
+    from fastapi import Body, FastAPI, Request
+    from fastapi.concurrency import run_in_threadpool
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse, Response
+    from pydantic import (
+        BaseModel,
+        BeforeValidator,
+        ConfigDict,
+        Discriminator,
+        Field,
+        Tag,
+        create_model,
+    )
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+except ImportError as err:  # pragma: no cover - depends on the installed extras
+    raise ConfigError("serving needs the `serve` extra: pip install 'multitag[serve]'") from err
+
+DEFAULT_MAX_ITEMS = 1000
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_TEXT_CHARS = 100_000
+FEATURE_LIMIT = 1e15
+_NAMES_IN_SCHEMA = 2000
+_STRICT = ConfigDict(extra="forbid", strict=True)
+_EITHER = ConfigDict(extra="forbid", strict=True,  # top_k or threshold, never both
+                     json_schema_extra={"not": {"required": ["top_k", "threshold"]}})
+Finite = Annotated[float, Field(allow_inf_nan=False, ge=-FEATURE_LIMIT, le=FEATURE_LIMIT)]
+
+
+def _whole(value: Any) -> Any:
+    """JSON Schema counts 2.0 as an integer; so does this server (2.5 stays an error)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole)]
+
+
+# --------------------------------------------------------------------------- response models
+class ErrorMessage(BaseModel):
+    """A 400 or 413 answer."""
+
+    detail: str
+
+
+class ErrorItem(BaseModel):
+    """One problem of a 422 answer: where (`loc`), what (`msg`) and its kind (`type`)."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrors(BaseModel):
+    """A 422 answer."""
+
+    detail: list[ErrorItem]
+
+
+class Prediction(BaseModel):
+    """One item's predicted label names and, if asked for, every label's probability."""
+
+    labels: list[str]
+    probabilities: dict[str, float] | None = None
+
+
+class PredictResponse(BaseModel):
+    predictions: list[Prediction]
+
+
+class LabelsResponse(BaseModel):
+    labels: list[str]
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+    multitag_version: str
+    n_features: int
+    n_labels: int
+    text: bool
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorMessage, "description": "The body is not readable JSON."},
+    413: {"model": ErrorMessage, "description": "The body is larger than the server's limit."},
+    422: {"model": ValidationErrors, "description": "The JSON does not match the request "
+          "schema, or the values cannot be used (`detail` names each problem and where)."},
+}
+
+
+# --------------------------------------------------------------------------- request models
+class _Spec:
+    """What a request for this model must hold."""
+
+    def __init__(self, bundle: ModelBundle, max_items: int) -> None:
+        pre = bundle.preprocessor
+        self.names = list(bundle.feature_names)
+        self.index = {n: i for i, n in enumerate(self.names)}
+        self.text = getattr(pre, "text_", None) is not None
+        self.sparse = bool(getattr(pre, "sparse_input_", False))
+        self.imputes = getattr(pre, "fill_", None) is not None
+        self.n_labels = len(bundle.label_names)
+        self.max_items = max_items
+
+
+def _features_type(spec: _Spec) -> Any:
+    n = len(spec.names)
+    as_list = Annotated[list[Finite], Field(min_length=n, max_length=n)]
+    extra = {"propertyNames": {"enum": spec.names}} if n <= _NAMES_IN_SCHEMA else None
+    fills = spec.sparse or spec.imputes
+    as_dict = Annotated[dict[str, Finite], Field(min_length=0 if fills else n, max_length=n,
+                                                 json_schema_extra=extra)]
+    return Annotated[
+        Union[Annotated[as_list, Tag("list")], Annotated[as_dict, Tag("dict")]],  # noqa: UP007
+        Discriminator(_list_or_dict, custom_error_type="features_type",
+                      custom_error_message=f"`features` must be a list of {n} numbers or an "
+                                           "object {feature name: number}"),
+    ]
+
+
+def _list_or_dict(value: Any) -> str | None:
+    if isinstance(value, list):
+        return "list"
+    return "dict" if isinstance(value, dict) else None
+
+
+def _item_fields(spec: _Spec) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if spec.names:
+        absent = ("absent names count as 0" if spec.sparse else
+                  "absent names are imputed with the training value" if spec.imputes else
+                  "every name is required")
+        fields["features"] = (_features_type(spec), Field(
+            description=f"{len(spec.names)} numbers in training order, or {{name: number}} "
+                        f"({absent})"))
+    if spec.text:
+        fields["text"] = (str, Field(max_length=MAX_TEXT_CHARS,
+                                     description="The document (TF-IDF as at training)."))
+    return fields
+
+
+def _option_fields(spec: _Spec) -> dict[str, Any]:
+    return {
+        "top_k": (WholeNumber, Field(None, ge=1, le=spec.n_labels, description=(
+            "Predict the K most probable labels instead of the saved rule."))),
+        "threshold": (float, Field(None, ge=0.0, le=1.0, allow_inf_nan=False, description=(
+            "One threshold for every label instead of the saved rule."))),
+        "proba": (bool, Field(False, description="Also return every label's probability.")),
+    }
+
+
+def _request_type(spec: _Spec) -> Any:
+    item = create_model("Item", __config__=_STRICT, **_item_fields(spec))
+    single = create_model("SingleRequest", __config__=_EITHER,
+                          **_item_fields(spec), **_option_fields(spec))
+    batch = create_model("BatchRequest", __config__=_EITHER, items=(
+        list[item], Field(min_length=1, max_length=spec.max_items)), **_option_fields(spec))
+    return Annotated[
+        Union[Annotated[single, Tag("single")], Annotated[batch, Tag("batch")]],  # noqa: UP007
+        Discriminator(_single_or_batch, custom_error_type="request_type",
+                      custom_error_message="the body must be a JSON object: one item, or "
+                                           "{\"items\": [...]} for a batch"),
+    ]
+
+
+def _single_or_batch(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return "batch" if "items" in value else "single"
+    return "batch" if isinstance(getattr(value, "items", None), list) else (
+        "single" if isinstance(value, BaseModel) else None)
+
+
+# --------------------------------------------------------------------------- prediction
+class _Predictor:
+    """Turns validated requests into the model's answers (runs in a worker thread)."""
+
+    def __init__(self, bundle: ModelBundle, spec: _Spec) -> None:
+        self.bundle = bundle
+        self.spec = spec
+        self.labels = np.asarray(bundle.label_names, dtype=object)
+
+    def many(self, bodies: list[Any]) -> list[bytes | MultitagError]:
+        """JSON answers (`PredictResponse`) to several requests from one call of the model;
+        errors stay per request."""
+        prepared = [self._prepare(body) for body in bodies]
+        ready = [p for p in prepared if isinstance(p, tuple)]
+        try:
+            proba = self._proba([item for _, items, _ in ready for item in items])
+        except MultitagError as err:
+            if len(ready) > 1:  # find whose request it is
+                return [answer for body in bodies for answer in self.many([body])]
+            return [err if isinstance(p, tuple) else p for p in prepared]
+        answers: list[bytes | MultitagError] = []
+        start = 0
+        for p in prepared:
+            if isinstance(p, tuple):
+                body, items, rule = p
+                answers.append(self._answer(proba[start:start + len(items)], rule, body.proba))
+                start += len(items)
+            else:
+                answers.append(p)
+        return answers
+
+    def _prepare(self, body: Any) -> tuple[Any, list[Any], Any] | MultitagError:
+        from multitag.pipeline.predict import override_rule
+
+        items = body.items if isinstance(getattr(body, "items", None), list) else [body]
+        try:
+            for position, item in enumerate(items):
+                self._check_names(getattr(item, "features", None), position)
+            if body.top_k is not None and body.threshold is not None:
+                raise ConfigError("give either `top_k` or `threshold`, not both")
+            rule = override_rule(self.bundle.decision_rule, top_k=body.top_k,
+                                 threshold=body.threshold)
+        except MultitagError as err:
+            return err
+        return body, items, rule
+
+    def _proba(self, items: list[Any]) -> np.ndarray:
+        """`ModelBundle.predict_proba` of the items (its float64 weights are cached)."""
+        if not items:
+            return np.zeros((0, len(self.labels)))
+        return self.bundle.predict_proba(self._dataset(items))
+
+    def _answer(self, proba: np.ndarray, rule: Any,
+                with_proba: bool) -> bytes | MultitagError:
+        if not np.isfinite(proba).all():
+            return ConfigError("the features are too large in magnitude: the network's output "
+                               "is not a number; send values of the training data's scale")
+        predictions = [self._one(p, y, with_proba) for p, y in zip(proba, rule.predict(proba))]
+        return json.dumps({"predictions": predictions}).encode()
+
+    def _check_names(self, features: Any, position: int) -> None:
+        if isinstance(features, dict):
+            unknown = [n for n in features if n not in self.spec.index]
+            if unknown:
+                raise ConfigError(f"item {position}: unknown feature name(s) "
+                                  f"{shown_names(unknown)}; GET /docs lists the names")
+
+    def _dataset(self, items: list[Any]) -> Any:
+        import scipy.sparse as sp
+
+        from multitag.data.dataset import Dataset
+
+        rows = np.full((len(items), len(self.spec.names)),
+                       0.0 if self.spec.sparse else np.nan)
+        for r, item in enumerate(items):
+            features = getattr(item, "features", None)
+            if isinstance(features, dict):
+                for name, value in features.items():
+                    rows[r, self.spec.index[name]] = value
+            elif features is not None:
+                rows[r] = features
+        texts = [item.text for item in items] if self.spec.text else None
+        return Dataset(X=sp.csr_matrix(rows) if self.spec.sparse else rows,
+                       Y=np.zeros((len(items), 0)), feature_names=self.spec.names,
+                       label_names=[], texts=texts, has_missing=True)
+
+    def _one(self, p: np.ndarray, y: np.ndarray, with_proba: bool) -> dict[str, Any]:
+        """One `Prediction` as plain JSON types (serialised here, in the worker thread)."""
+        answer: dict[str, Any] = {"labels": [str(n) for n in self.labels[y.astype(bool)]]}
+        if with_proba:
+            answer["probabilities"] = {str(n): float(v) for n, v in zip(self.labels, p)}
+        return answer
+
+
+class _Batcher:
+    """Requests that arrive while the model is busy wait, then go to it together: one call in
+    a worker thread per batch (rows are independent, so batching changes no answer)."""
+
+    def __init__(self, predictor: _Predictor, max_requests: int = 64) -> None:
+        self.predictor = predictor
+        self.max_requests = max_requests
+        self.pending: list[tuple[Any, asyncio.Future[Any]]] = []
+        self.busy = False
+        self.tasks: set[asyncio.Task[None]] = set()  # references, so no task is collected
+
+    async def submit(self, body: Any) -> bytes:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.pending.append((body, future))
+        if not self.busy:
+            self.busy = True
+            task = asyncio.ensure_future(self._drain())
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        result = await future
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def _drain(self) -> None:
+        try:
+            while self.pending:  # no await between this test and `busy = False`
+                batch = self.pending[:self.max_requests]
+                del self.pending[:len(batch)]
+                await self._run(batch)
+        finally:
+            self.busy = False
+
+    async def _run(self, batch: list[tuple[Any, asyncio.Future[Any]]]) -> None:
+        try:
+            results = await run_in_threadpool(self.predictor.many, [b for b, _ in batch])
+        except Exception as err:  # a bug, not bad input: every waiting request gets a 500
+            results = [err] * len(batch)
+        for (_, future), result in zip(batch, results):
+            if not future.done():
+                future.set_result(result)
+
+
+# --------------------------------------------------------------------------- the app
+def create_app(bundle: ModelBundle, max_items: int = DEFAULT_MAX_ITEMS,
+               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
+    """The FastAPI app serving `bundle` (already loaded: it is shared by every request)."""
+    if max_items < 1 or max_body_bytes < 1:
+        raise ConfigError(f"`max_items` and `max_body_bytes` must be positive; got "
+                          f"{max_items} and {max_body_bytes}")
+    spec = _Spec(bundle, max_items)
+    batcher = _Batcher(_Predictor(bundle, spec))
+    request_type = _request_type(spec)
+    app = FastAPI(title="multitag", version=__version__,
+                  description=_description(bundle, spec, max_body_bytes))
+
+    async def predict(body: Annotated[request_type, Body()]) -> Response:  # type: ignore[valid-type]
+        """Label names (and optionally probabilities) for one item or a batch of items."""
+        return Response(await batcher.submit(body), media_type="application/json")
+
+    app.post("/predict", response_model=PredictResponse, response_model_exclude_none=True,
+             responses=_ERRORS)(predict)
+    _add_info_routes(app, bundle, spec)
+    _add_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    return app
+
+
+def _description(bundle: ModelBundle, spec: _Spec, max_body_bytes: int) -> str:
+    inputs = [f"{len(spec.names)} numeric features"] if spec.names else []
+    inputs += ["a text"] if spec.text else []
+    return (f"Multi-label predictions of a multitag model: {len(bundle.label_names)} labels from "
+            f"{' and '.join(inputs) or 'no input'} per item. At most {spec.max_items} items per "
+            f"request and {max_body_bytes:,} bytes per body.")
+
+
+def _add_info_routes(app: FastAPI, bundle: ModelBundle, spec: _Spec) -> None:
+    labels = LabelsResponse(labels=list(bundle.label_names))
+    health = HealthResponse(status="ok", multitag_version=__version__,
+                            n_features=len(spec.names), n_labels=len(bundle.label_names),
+                            text=spec.text)
+
+    @app.get("/labels", response_model=LabelsResponse)
+    async def get_labels() -> LabelsResponse:
+        """The label names, in the order of every probability output."""
+        return labels
+
+    @app.get("/health", response_model=HealthResponse)
+    async def get_health() -> HealthResponse:
+        """Liveness: the model is loaded and the server answers."""
+        return health
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            error = errors[0].get("ctx", {}).get("error", "invalid JSON")
+            return _message(400, f"the body is not valid JSON: {error} (at character "
+                                 f"{errors[0]['loc'][-1]})")
+        problem = body_problem(errors, request.headers.get("content-type"))
+        if problem is not None:
+            return _message(*problem)
+        return JSONResponse(status_code=422, content={"detail": _plain(errors)})
+
+    @app.exception_handler(MultitagError)
+    async def _rejected(request: Request, exc: MultitagError) -> JSONResponse:
+        detail = [{"loc": ["body"], "msg": str(exc), "type": "value_error"}]
+        return JSONResponse(status_code=422, content={"detail": detail})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail
+        if exc.status_code == 400 and detail == "There was an error parsing the body":
+            detail = ("the body could not be read as JSON (nested too deeply, a number too "
+                      "long, or not UTF-8)")
+        return JSONResponse(status_code=exc.status_code, content={"detail": detail},
+                            headers=getattr(exc, "headers", None))
+
+
+def _plain(errors: Any) -> list[dict[str, Any]]:
+    """Validation errors as plain JSON (the offending input is left out: it can be huge)."""
+    return [{"loc": [str(p) if not isinstance(p, int) else p for p in e.get("loc", ())],
+             "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))} for e in errors]
+
+
+def _message(status: int, text: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"detail": text})
+
+
+# --------------------------------------------------------------------------- running
+def serve(bundle: ModelBundle, host: str = "127.0.0.1", port: int = 8000, *,
+          max_items: int = DEFAULT_MAX_ITEMS, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+          threads: int = 1, log_level: str = "info") -> None:
+    """Run the service with uvicorn until interrupted.
+
+    `threads` is torch's intra-op thread count. One is the default: requests are small and
+    batched, and on few cores more threads cost more in synchronisation than they gain.
+    (`multitag serve` also sets OMP_NUM_THREADS before torch loads; see cli/serve.py.)"""
+    import torch
+    import uvicorn
+
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"`--port` must be an integer in [0, 65535]; got {port}")
+    if threads < 1:
+        raise ConfigError(f"`--threads` must be a positive integer; got {threads}")
+    app = create_app(bundle, max_items=max_items, max_body_bytes=max_body_bytes)
+    torch.set_num_threads(threads)
+    uvicorn.run(app, host=host, port=port, log_level=log_level)
