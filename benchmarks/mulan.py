@@ -96,7 +96,9 @@ def run_model(train: Any, test: Any, model: str, seeds: int) -> list[dict[str, A
 def run_ours(train: Any, test: Any, model: str, seed: int) -> dict[str, Any]:
     """`multitag train TRAIN --seed SEED` with the options of `OUR_OPTIONS[model]` and every
     other option at its default, then evaluated on the test file."""
-    from multitag.pipeline.fit import TrainOptions, evaluate_model, train_model
+    from multitag.options import TrainOptions
+    from multitag.pipeline.evaluate import evaluate_model
+    from multitag.pipeline.fit import train as train_model
 
     outcome = train_model(train, TrainOptions(**OUR_OPTIONS[model], seed=seed))
     metrics = evaluate_model(outcome.bundle, test).metrics_json(outcome.fit_seconds)

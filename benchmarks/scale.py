@@ -160,11 +160,11 @@ def dense_flops(module, X, Y, batch: int, threads: int) -> dict:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
+    from multitag.training.batches import TensorData
     from multitag.training.optim import FusedAdam
-    from multitag.training.trainer import _TensorData
 
     torch.set_num_threads(threads)
-    data = _TensorData(X[: batch * 20], Y[: batch * 20])
+    data = TensorData(X[: batch * 20], Y[: batch * 20])
     optimizer = FusedAdam(module.parameters())
     batches = list(data.batches(batch, None, shuffle=False))
     with profile(activities=[ProfilerActivity.CPU], record_shapes=True, with_flops=True) as prof:
@@ -246,8 +246,7 @@ def part_layer(threads: int) -> list[list[str]]:
     against the column-major weight MLP uses for wide input (embedding_bag)."""
     import torch
 
-    from multitag.models.mlp import _linear
-    from multitag.training.trainer import csr_to_torch
+    from multitag.models.mlp import _linear, csr_to_torch
 
     torch.set_num_threads(threads)
     X, _ = make_problem(512 * 8, 100_000, 1_000)

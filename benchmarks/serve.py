@@ -60,7 +60,8 @@ def train_yeast(out: Path) -> tuple[object, np.ndarray, float]:
     """Train on yeast-train, save to `out`; the loaded bundle, test rows and training time."""
     from multitag.bundle.directory import ModelBundle
     from multitag.data import load
-    from multitag.pipeline.fit import TrainOptions, train_model
+    from multitag.options import TrainOptions
+    from multitag.pipeline.fit import train as train_model
 
     started = time.perf_counter()
     outcome = train_model(load(YEAST / "yeast-train.arff"), TrainOptions(seed=0))

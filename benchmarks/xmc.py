@@ -88,7 +88,8 @@ def run_library(library: str, workdir: Path, Y_test: Any) -> dict[str, Any]:
 
 def run_multitag(train: Any, test: Any, extra: dict[str, Any]) -> dict[str, Any]:
     from multitag.metrics.topk import top_k_metrics
-    from multitag.pipeline.fit import TrainOptions, train_model
+    from multitag.options import TrainOptions
+    from multitag.pipeline.fit import train as train_model
 
     outcome = train_model(train, TrainOptions(threads=1, **extra))
     started = time.perf_counter()

@@ -34,7 +34,8 @@ def text_data(n: int = 80, seed: int = 2) -> Dataset:
 
 
 def train(data: Dataset) -> ModelBundle:
-    from multitag.pipeline.fit import TrainOptions, train_model
+    from multitag.options import TrainOptions
+    from multitag.pipeline.fit import train as train_model
 
     return train_model(data, TrainOptions(hidden=(8,), epochs=3)).bundle
 

@@ -136,7 +136,8 @@ def single_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _trained(root: Path, **options: object) -> Path:
     """A tiny trained model (4 numeric features f0..f3, labels lab_a and lab_b) in `root`."""
     from multitag.data import load
-    from multitag.pipeline.fit import TrainOptions, train_model
+    from multitag.options import TrainOptions
+    from multitag.pipeline.fit import train as train_model
 
     csv = root / "train.csv"
     write_csv(csv, ["f0", "f1", "f2", "f3"], np.random.default_rng(0).normal(size=(40, 4)))
@@ -205,7 +206,8 @@ def _model_of_features(path: Path, options: list[str], directory: Path) -> tuple
 
     from multitag.data.chunks import ChunkedFile
     from multitag.data.registry import ReaderOptions
-    from multitag.pipeline.fit import TrainOptions, train_model
+    from multitag.options import TrainOptions
+    from multitag.pipeline.fit import train as train_model
 
     reader = ReaderOptions(label_columns=options[1]) if options else ReaderOptions()
     data = next(iter(ChunkedFile(path, reader, with_labels=False)))

@@ -12,7 +12,9 @@ import pytest
 from multitag.bundle.directory import MODEL_JSON, WEIGHTS, ModelBundle
 from multitag.data.dataset import Dataset
 from multitag.exceptions import DataFormatError, ModelFileError
-from multitag.pipeline.fit import TrainOptions, evaluate_model, train_model
+from multitag.options import TrainOptions
+from multitag.pipeline.evaluate import evaluate_model
+from multitag.pipeline.fit import train as train_model
 
 
 @pytest.fixture
@@ -130,7 +132,10 @@ def test_evaluate_checks_label_names(saved, dataset) -> None:
 
 def test_too_few_rows_for_the_validation_split(dataset) -> None:
     with pytest.raises(DataFormatError, match="too few for a validation split"):
-        train_model(dataset.subset(range(5)), TrainOptions(epochs=1))
+        train_model(dataset.subset(range(5)), TrainOptions(epochs=1, validation_split=0.1))
+    outcome = train_model(dataset.subset(range(5)), TrainOptions(epochs=1))  # 'auto': none
+    assert any("too few to hold any out" in n for n in outcome.notices)
+    assert outcome.bundle.decision_rule.to_dict()["rule"] == "fixed"
 
 
 def test_constant_labels_still_train_with_a_notice(dataset) -> None:

@@ -162,8 +162,8 @@ def test_same_seed_same_estimator_weights_and_thresholds() -> None:
     from multitag.estimator import MultiLabelMLP
 
     X, Y = _data()
-    fits = [MultiLabelMLP((16,), epochs=6, dropout=0.3, decision="per_label", random_state=seed
-                          ).fit(X, Y) for seed in (5, 5, 6)]
+    fits = [MultiLabelMLP(hidden=(16,), epochs=6, dropout=0.3, decision="per_label",
+                          random_state=seed).fit(X, Y) for seed in (5, 5, 6)]
     assert _same_weights(fits[0].module_, fits[1].module_)
     assert np.array_equal(fits[0].thresholds_, fits[1].thresholds_)
     assert fits[0].history_[-1]["valid_loss"] == fits[1].history_[-1]["valid_loss"]
@@ -177,7 +177,7 @@ def test_ensemble_trained_in_turn_resumes_each_network(tmp_path: Path) -> None:
     X, Y = _data()
 
     def fit(*callbacks):
-        return MultiLabelMLP((8,), epochs=5, ensemble=3, n_jobs=1, dropout=0.1,
+        return MultiLabelMLP(hidden=(8,), epochs=5, ensemble=3, n_jobs=1, dropout=0.1,
                              random_state=4, callbacks=list(callbacks)).fit(X, Y)
 
     reference = fit()

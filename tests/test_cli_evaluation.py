@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from multitag.cli import main
-from multitag.metrics.evaluation import metric_names
+from multitag.metrics.names import metric_names
 
 
 @pytest.fixture(scope="module")

@@ -9,19 +9,16 @@ import pytest
 
 from multitag.data import Dataset, load
 from multitag.exceptions import ConfigError, DataFormatError
-from multitag.metrics.evaluation import metric_names
+from multitag.metrics.names import metric_names
 from multitag.pipeline.compare import (
     CompareResult,
     CompareRow,
-    CurvePoint,
-    CurveResult,
     Step,
     compare,
-    diagnose,
-    learning_curve,
     parse_models,
-    plot_curve,
 )
+from multitag.pipeline.curve import CurvePoint, CurveResult, diagnose, learning_curve
+from multitag.report.curves import plot_curve
 
 FAST = ["br-lr", "knn", "mlknn"]
 
@@ -176,3 +173,33 @@ def test_emotions_end_to_end(shared_data) -> None:
         assert row.metrics["micro_f1"] > 0.55, row.model
         assert row.metrics["hamming_loss"] < 0.3, row.model
     assert result.best_per_column(["micro_f1"])["micro_f1"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["yeast", "medical"])
+def test_compare_mlp_row_is_what_train_saves(shared_data, tmp_path, capsys, name) -> None:
+    """`multitag compare --models mlp` scores exactly the model `multitag train` saves, as
+    `multitag evaluate` scores it (same seed, same split)."""
+    import json
+
+    from multitag.cli import main
+
+    folder = shared_data / "mulan" / name
+    train_file, test_file = folder / f"{name}-train.arff", folder / f"{name}-test.arff"
+
+    def run(*args: object) -> None:
+        with pytest.raises(SystemExit) as done:
+            main([str(a) for a in args])
+        assert done.value.code == 0, capsys.readouterr().err
+
+    run("compare", train_file, "--test", test_file, "--models", "mlp,mlp-classic",
+        "--metrics-json", tmp_path / "compare.json", "--quiet")
+    run("train", train_file, "--out", tmp_path / "model", "--quiet")
+    run("evaluate", tmp_path / "model", test_file, "--metrics-json", tmp_path / "eval.json")
+    compared = json.loads((tmp_path / "compare.json").read_text())
+    evaluated = json.loads((tmp_path / "eval.json").read_text())
+    for metric in ("micro_f1", "macro_f1", "subset_accuracy", "hamming_loss"):
+        assert compared["mlp"][metric] == pytest.approx(evaluated[metric], abs=1e-9)
+    assert compared["mlp"]["decision_rule"].endswith("(tuned)")
+    assert compared["mlp-classic"]["decision_rule"] == "fixed 0.5"
+    assert compared["mlp"]["micro_f1"] != compared["mlp-classic"]["micro_f1"]

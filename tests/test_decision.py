@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn import metrics as skm
 
-from multitag.decision.rules import (
+from multitag.decision import (
     OBJECTIVES,
     RULES,
     AtLeastOne,

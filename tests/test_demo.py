@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sklearn.model_selection import train_test_split
 
-from multitag.demo.classic import DemoConfig, demo_config, run_demo, split_like_sklearn
+from multitag.demo.classic import demo_config, run_demo, split_like_sklearn
 from multitag.exceptions import ConfigError
 
 DESIGN_METRICS = {
@@ -58,13 +58,13 @@ def test_many_classes_skip_the_bayes_reference() -> None:
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
-    ({"validation_split": 1.0}, r"`--validation-split` must be a number in \(0, 1\)"),
+    ({"validation_split": 1.0}, r"`--validation-split` .*must be a number in"),
     ({"samples": -5}, "`--samples` must be a positive integer"),
     ({"classes": 0}, "`--classes` must be a positive integer"),
 ])
 def test_bad_config(overrides: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        DemoConfig(**overrides)
+        demo_config(**overrides)
 
 
 def test_unknown_preset() -> None:

@@ -13,9 +13,11 @@ from multitag.bundle.directory import MODEL_JSON, ModelBundle
 from multitag.data.dataset import Dataset
 from multitag.estimator import MultiLabelMLP
 from multitag.exceptions import ConfigError, ModelFileError
-from multitag.models.ensemble import Ensemble, fold_assignment
+from multitag.models.ensemble import Ensemble
 from multitag.models.inference import predict_scores
-from multitag.pipeline.fit import TrainOptions, train_model
+from multitag.options import TrainOptions
+from multitag.pipeline.fit import train as train_model
+from multitag.pipeline.members import fold_assignment
 
 
 @pytest.fixture
@@ -41,7 +43,7 @@ def test_cross_fitted_members_hold_out_disjoint_folds(data) -> None:
 
 def test_ensemble_probability_is_the_mean_of_its_members(data) -> None:
     X, Y = data
-    model = _fit(X, Y, ensemble=3, n_jobs=1, standardize=False)
+    model = _fit(X, Y, ensemble=3, n_jobs=1, scale="none")
     members = [predict_scores(m, X) for m in model.module_.members]
     np.testing.assert_allclose(model.predict_proba(X), np.mean(members, axis=0), atol=1e-12)
     with torch.no_grad():
@@ -49,9 +51,9 @@ def test_ensemble_probability_is_the_mean_of_its_members(data) -> None:
     np.testing.assert_allclose(torch_mean.numpy(), np.mean(members, axis=0), atol=1e-5)
 
 
-def test_members_differ_and_seeds_mode_shares_one_validation_split(data) -> None:
+def test_members_differ(data) -> None:
     X, Y = data
-    model = _fit(X, Y, ensemble=2, ensemble_folds=False, n_jobs=1)
+    model = _fit(X, Y, ensemble=2, n_jobs=1)
     first, second = (m.output.weight for m in model.module_.members)
     assert not torch.equal(first, second)
 
@@ -173,12 +175,14 @@ def test_train_model_saves_linear_and_auto_models(tmp_path: Path, data, model: s
 
 
 def test_auto_keeps_the_best_held_out_candidate() -> None:
+    from multitag.decision.selection import RuleChoice
     from multitag.pipeline.selection import Candidate, choose
 
-    candidates = [Candidate("mlp", None, None, 0.61), Candidate("br-svm", None, None, 0.65),
-                  Candidate("br-lr", None, None, float("nan"))]
+    candidates = [Candidate("mlp", None, RuleChoice(None, 0.61)),
+                  Candidate("br-svm", None, RuleChoice(None, 0.65)),
+                  Candidate("br-lr", None, RuleChoice(None, float("nan")))]
     best, account = choose(candidates, "micro_f1")
     assert best.name == "br-svm" and "kept br-svm" in account
-    best, _ = choose([Candidate("mlp", None, None, -0.20), Candidate("br-lr", None, None,
-                                                                     -0.25)], "hamming")
+    best, _ = choose([Candidate("mlp", None, RuleChoice(None, -0.20)),
+                      Candidate("br-lr", None, RuleChoice(None, -0.25))], "hamming")
     assert best.name == "mlp"  # scores are negated Hamming losses: higher is better

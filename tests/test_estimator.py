@@ -66,19 +66,19 @@ def test_same_seed_same_predictions(tiny_multilabel) -> None:
 
 def test_works_in_pipeline_and_grid_search(tiny_multilabel) -> None:
     X, Y = tiny_multilabel
-    pipe = make_pipeline(StandardScaler(), _fast(standardize=False))
+    pipe = make_pipeline(StandardScaler(), _fast(scale="none"))
     search = GridSearchCV(pipe, {"multilabelmlp__hidden": [(8,), (16,)]}, cv=2)
     search.fit(X, Y)
     assert search.best_estimator_.predict(X).shape == Y.shape
 
 
 @pytest.mark.parametrize(("params", "message"), [
-    ({"hidden": (0,)}, "`hidden` must be a sequence of positive integers"),
-    ({"hidden": 32}, "`hidden` must be a sequence of positive integers"),
-    ({"validation_split": 1.5}, r"`validation_split` must be a float in \[0, 1\)"),
-    ({"threshold": 1.5}, r"`threshold` must be a float in \[0, 1\]; got 1.5"),
-    ({"epochs": 0}, "`epochs` must be a positive integer"),
-    ({"validation_strategy": "middle"}, "`validation_strategy` must be one of"),
+    ({"hidden": (0,)}, r"\(hidden\) must be positive integers separated by commas"),
+    ({"hidden": 32}, r"\(hidden\) must be positive integers"),
+    ({"validation_split": 1.5}, r"\(validation_split\) must be a number in \[0, 1\)"),
+    ({"threshold": 1.5}, r"\(threshold\) must be a number in \[0, 1\] or 'auto'; got 1.5"),
+    ({"epochs": 0}, r"\(epochs\) must be an integer >= 1"),
+    ({"validation_strategy": "middle"}, r"\(validation_strategy\) must be one of"),
 ])
 def test_bad_parameters_raise_in_fit(tiny_multilabel, params, message) -> None:
     X, Y = tiny_multilabel

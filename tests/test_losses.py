@@ -15,9 +15,9 @@ from multitag.models.losses import (
     FocalLoss,
     LossSpec,
     auto_pos_weight,
-    loss_spec_from,
 )
 from multitag.models.mlp import MLP
+from multitag.options import TrainOptions
 from multitag.training.config import TrainConfig
 from multitag.training.fast_backprop import FastBackprop
 from multitag.training.trainer import Trainer
@@ -136,12 +136,11 @@ def test_pos_weight_changes_training_and_is_reported() -> None:
     assert (mean_proba[1][1:] > mean_proba[0][1:]).all()
 
 
-def test_loss_spec_rejects_bad_values_and_round_trips() -> None:
-    for bad in ({"name": "hinge"}, {"pos_weight": "sometimes"}, {"pos_weight": (1.0, -2.0)},
-                {"name": "focal", "pos_weight": "auto"}, {"clip": 1.5}, {"gamma_neg": -1}):
+def test_bad_loss_options_are_refused_where_options_are_declared() -> None:
+    for bad in ({"loss": "hinge"}, {"pos_weight": "sometimes"}, {"pos_weight": (1.0, -2.0)},
+                {"loss": "focal", "pos_weight": "auto"}, {"loss_options": {"clip": 1.5}},
+                {"loss_options": {"gamma_neg": -1}}, {"loss_options": {"gamma": 1}}):
         with pytest.raises(ConfigError):
-            LossSpec(**bad)
+            TrainOptions(**bad)
     with pytest.raises(ConfigError, match="3 values for 2 labels"):
         LossSpec(pos_weight=(1.0, 2.0, 3.0)).build(np.zeros((4, 2)))
-    config = TrainConfig(loss=loss_spec_from("bce", [1, 2.5]))
-    assert TrainConfig.from_dict(config.to_dict()) == config

@@ -14,17 +14,15 @@ from hypothesis import strategies as st
 from sklearn import metrics as skm
 
 from multitag.exceptions import ConfigError, DataFormatError
-from multitag.metrics.evaluation import (
+from multitag.metrics.evaluation import Report, evaluate, report_rows
+from multitag.metrics.names import (
     METRIC_NAMES,
-    Report,
-    evaluate,
     greater_is_better,
-    label_auc,
     metric_names,
     parse_metric_name,
     parse_metric_names,
-    report_rows,
 )
+from multitag.metrics.ranking import label_auc
 
 
 def _random_case(seed: int, n: int = 60, n_labels: int = 6, absent: bool = False):
@@ -304,7 +302,7 @@ def test_report_is_frozen() -> None:
 
 @pytest.mark.parametrize("seed", range(6))
 def test_vectorised_lrap_equals_scikit_learn(seed: int) -> None:
-    from multitag.metrics.evaluation import lrap
+    from multitag.metrics.ranking import lrap
 
     rng = np.random.default_rng(seed)
     for _ in range(50):

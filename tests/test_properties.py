@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from sklearn import metrics as skm
 
 from multitag.data import load
-from multitag.decision.rules import (
+from multitag.decision import (
     OBJECTIVES,
     AtLeastOne,
     GlobalThreshold,

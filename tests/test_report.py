@@ -13,7 +13,8 @@ pytest.importorskip("matplotlib")
 
 from multitag.data.dataset import Dataset
 from multitag.exceptions import ConfigError, DataFormatError
-from multitag.pipeline.fit import TrainOptions, train_model
+from multitag.options import TrainOptions
+from multitag.pipeline.fit import train as train_model
 from multitag.report import FIGURES, HTML, MARKDOWN, build_report
 from multitag.report.document import md_escape
 

@@ -9,10 +9,11 @@ import scipy.sparse as sp
 import torch
 
 from multitag.models.inference import predict_scores
-from multitag.models.mlp import MLP, WIDE_INPUT
+from multitag.models.mlp import MLP, WIDE_INPUT, csr_to_torch
+from multitag.training.batches import TensorData
 from multitag.training.config import TrainConfig
 from multitag.training.optim import FusedAdam
-from multitag.training.trainer import Trainer, _TensorData, csr_to_torch
+from multitag.training.trainer import Trainer
 
 
 def _sparse(n_rows: int, n_features: int, seed: int = 0) -> sp.csr_matrix:
@@ -61,7 +62,7 @@ def test_trainer_keeps_sparse_labels_sparse_and_learns() -> None:
     signal = X[:, :50].sum(axis=1).A.ravel()
     Y = sp.csr_matrix(np.c_[signal > np.median(signal), rng.random(len(signal)) < 0.1]
                       .astype(np.float32))
-    data = _TensorData(X, Y)
+    data = TensorData(X, Y)
     assert sp.issparse(data.Y) and data.n_labels == 2
     x, y = data.rows(np.array([0, 3, 5]))
     assert x.layout == torch.sparse_csr and y.shape == (3, 2) and y.dtype == torch.float32
@@ -75,7 +76,8 @@ def test_trainer_keeps_sparse_labels_sparse_and_learns() -> None:
 def test_wide_model_survives_save_and_load(tmp_path) -> None:
     from multitag.bundle.directory import ModelBundle
     from multitag.data.dataset import Dataset
-    from multitag.pipeline.fit import TrainOptions, train_model
+    from multitag.options import TrainOptions
+    from multitag.pipeline.fit import train as train_model
 
     X = _sparse(120, WIDE_INPUT + 10)
     Y = (np.asarray(X[:, :200].sum(axis=1)).ravel()[:, None] > [0.0, 0.3]).astype(np.uint8)

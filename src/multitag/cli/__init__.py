@@ -29,7 +29,8 @@ def _root() -> None:
     """Multi-label classification with neural networks."""
 
 
-_COMMAND_MODULES = ("demo", "data", "train", "compare", "report", "serve", "export")
+_COMMAND_MODULES = ("demo", "data", "train", "evaluate", "predict", "compare", "curve",
+                    "report", "serve", "export")
 
 
 def _register_commands() -> None:

@@ -16,7 +16,6 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,7 @@ def prepare(out: Path, options: Any, resume: bool, every: int,
                               f"`--checkpoint-minutes` > 0; got {every} and {minutes}")
     check_replaceable(out, (MODEL_JSON, WEIGHTS), "model directory", (CHECKPOINT_DIR,))
     checkpointer = Checkpointer(out / CHECKPOINT_DIR, every=every, minutes=minutes,
-                                resume=resume, run_info=asdict(options))
+                                resume=resume, run_info=options.to_dict())
     if not resume:
         if checkpointer.exists():
             raise CheckpointError(
@@ -60,7 +59,11 @@ def prepare(out: Path, options: Any, resume: bool, every: int,
 
 @contextmanager
 def guarded(checkpointer: Any) -> Iterator[None]:
-    """Ctrl-C stops after the epoch with a checkpoint (exit 130); divergence names it."""
+    """Ctrl-C stops after the epoch with a checkpoint (exit 130); divergence names it.
+    Without a checkpointer (distributed runs) Ctrl-C stops at once."""
+    if checkpointer is None:
+        yield
+        return
     parent = os.getpid()
 
     def on_sigint(signum: int, frame: Any) -> None:

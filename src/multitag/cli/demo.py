@@ -6,7 +6,12 @@ from pathlib import Path
 
 import typer
 
-from multitag.cli.common import METRICS_JSON_OPTION, QUIET_OPTION, parse_int_list, write_json_atomic
+from multitag.cli.common import METRICS_JSON_OPTION, QUIET_OPTION, write_json_atomic
+from multitag.cli.options import TRAIN_OPTIONS, with_train_options
+from multitag.demo.classic import CLASSIC
+
+# The training flags of the demo (the rest of its training is the original program's).
+DEMO_OPTIONS = ("epochs", "batch_size", "hidden", "learning_rate", "validation_split", "seed")
 
 LABEL_ACCURACY_NOTE = (
     "label accuracy = 1 - Hamming loss: the share of all (row, label) decisions that are right. "
@@ -19,32 +24,23 @@ def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
 
 
+@with_train_options(DEMO_OPTIONS, CLASSIC, overrides=True)
 def demo(
     preset: str = typer.Option("default", help="default (the original recipe) or tuned."),
     samples: int = typer.Option(None, help="Rows to generate [10000]."),
     features: int = typer.Option(None, help="Features [6]."),
     classes: int = typer.Option(None, help="Labels (classes) [3]."),
     labels: int = typer.Option(None, help="Average labels per row [2]."),
-    epochs: int = typer.Option(None, help="Training epochs [50]."),
-    batch_size: int = typer.Option(None, help="Batch size [250]."),
-    hidden: str = typer.Option(None, help="Hidden layer widths, comma-separated [32,16,8]."),
-    learning_rate: float = typer.Option(None, help="Adam learning rate [0.001]."),
-    validation_split: float = typer.Option(None, help="Share of training rows for validation "
-                                                     "(the last rows, as Keras) [0.2]."),
-    seed: int = typer.Option(0, help="Seed of weights and shuffling (the data keeps seed 42)."),
     out: Path = typer.Option(None, help="Also write metrics.json and history.json here."),
     metrics_json: Path = METRICS_JSON_OPTION,
     quiet: bool = QUIET_OPTION,
+    options: dict = TRAIN_OPTIONS,
 ) -> None:
     """Run the classic example: synthetic data, Dense 32-16-8 network, honest metrics."""
     from multitag.demo.classic import demo_config, run_demo
 
-    config = demo_config(
-        preset, samples=samples, features=features, classes=classes, labels=labels,
-        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-        validation_split=validation_split, seed=seed,
-        hidden=parse_int_list(hidden, "--hidden") if hidden is not None else None,
-    )
+    config = demo_config(preset, samples=samples, features=features, classes=classes,
+                         labels=labels, **options)
     callbacks = []
     if not quiet:
         from multitag.cli.progress import ProgressCallback
@@ -61,13 +57,14 @@ def demo(
 
 
 def _describe(config) -> None:
-    layers = " -> ".join(str(n) for n in (config.features, *config.hidden, config.classes))
+    options = config.options
+    layers = " -> ".join(str(n) for n in (config.features, *options.hidden, config.classes))
     typer.echo(
-        f"multitag demo (preset {config.preset}, seed {config.seed}): "
+        f"multitag demo (preset {config.preset}, seed {options.seed}): "
         f"{config.samples:,} rows x {config.features} features, {config.classes} labels\n"
-        f"network {layers} (sigmoid), BCE, {config.optimizer} lr {config.learning_rate:g}, "
-        f"batch {config.batch_size}, up to {config.epochs} epochs, validation = last "
-        f"{config.validation_split:.0%} of training rows",
+        f"network {layers} (sigmoid), BCE, {options.optimizer} lr {options.learning_rate:g}, "
+        f"batch {options.batch_size}, up to {options.epochs} epochs, validation = last "
+        f"{options.validation_split:.0%} of training rows",
         err=True,
     )
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from multitag.cli.rendering import console as make_console
 from multitag.training.trainer import Callback
 
 
@@ -14,7 +16,7 @@ class ProgressCallback(Callback):
     """Shows epochs done, training and validation loss; logs a line every ~10% of epochs."""
 
     def __init__(self, console: Console | None = None, label: str = "training") -> None:
-        self.console = console or Console(stderr=True)
+        self.console = console or make_console(stderr=True)
         self.label = label
         self._progress: Progress | None = None
         self._task: Any = None
@@ -46,12 +48,12 @@ class ProgressCallback(Callback):
             f"best epoch {result.best_epoch}, {result.threads} thread(s)", highlight=False)
 
 
-    def on_ensemble_begin(self, n_members: int, n_jobs: int) -> None:
+    def on_networks_begin(self, n_members: int, n_jobs: int) -> None:
         where = f"in {n_jobs} worker processes" if n_jobs > 1 else "one after another"
         self.console.print(f"  training {n_members} cross-fitted networks {where} ...",
                            highlight=False)
 
-    def on_ensemble_end(self, results: list[Any], seconds: float) -> None:
+    def on_networks_end(self, results: list[Any], seconds: float) -> None:
         epochs = ", ".join(str(r.best_epoch) for r in results)
         self.console.print(f"  trained {len(results)} networks in {seconds:.1f} s (best epochs "
                            f"{epochs})", highlight=False)
@@ -64,3 +66,39 @@ def format_losses(record: dict[str, float]) -> str:
     if "valid_score" in record:
         text += f"  validation objective {record['valid_score']:.4f}"
     return text
+
+
+class StepProgress:
+    """A transient rich progress bar on stderr fed by compare's callback (nothing if quiet)."""
+
+    def __init__(self, quiet: bool, total: int) -> None:
+        self.quiet, self.total, self._bar, self._task = quiet, total, None, None
+
+    def __enter__(self) -> Callable[[Any], None] | None:
+        if self.quiet:
+            return None
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                             MofNCompleteColumn(), TimeElapsedColumn(),
+                             console=make_console(stderr=True), transient=True)
+        self._bar.start()
+        self._task = self._bar.add_task("starting", total=self.total)
+        return self._update
+
+    def _update(self, step: Any) -> None:
+        if step.stage == "done":
+            self._bar.update(self._task, advance=1)
+            self._bar.console.print(f"  {step.model}: {step.detail}")
+        else:
+            self._bar.update(self._task, description=f"{step.stage} {step.model}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()

@@ -8,6 +8,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from multitag.training.trainer import Callback
+
 
 class RowProgress:
     """`advance(rows)` moves the bar; its total is asked again each time (it may become known
@@ -38,3 +40,20 @@ class RowProgress:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+class PassProgress(Callback):
+    """A training callback showing the first pass over a streamed file (rows read)."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self._bar: RowProgress | None = None
+
+    def on_pass_chunk(self, rows: int) -> None:
+        if self._bar is None:
+            self._bar = RowProgress("first pass", lambda: None, self.quiet)
+        self._bar.advance(rows)
+
+    def on_pass_end(self) -> None:
+        if self._bar is not None:
+            self._bar.close()

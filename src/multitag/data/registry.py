@@ -59,9 +59,14 @@ class FormatSpec:
     extensions: tuple[str, ...]
     reader: str
     description: str = ""
+    chunks: str = ""  # "package.module:function" making its chunked reader (a Source)
 
     def load_reader(self) -> Reader:
         module, func = self.reader.split(":")
+        return getattr(import_module(module), func)
+
+    def load_chunks(self) -> Callable[..., Any]:
+        module, func = self.chunks.split(":")
         return getattr(import_module(module), func)
 
 
@@ -80,6 +85,11 @@ def format_names() -> list[str]:
     return sorted(_FORMATS)
 
 
+def format_spec(name: str) -> FormatSpec:
+    """The registered format `name` (or an alias)."""
+    return _FORMATS[resolve_format_name(name)]
+
+
 def resolve_format_name(name: str) -> str:
     """The canonical format name for `name` or an alias; an unknown name lists the valid ones."""
     key = name.strip().lower()
@@ -91,7 +101,8 @@ def resolve_format_name(name: str) -> str:
 
 
 register_format(
-    FormatSpec("arff", ("arff",), "multitag.data.arff.reader:read_arff", "Mulan/MEKA ARFF"),
+    FormatSpec("arff", ("arff",), "multitag.data.arff.reader:read_arff", "Mulan/MEKA ARFF",
+               "multitag.data.arff.chunks:arff_source"),
     aliases=("mulan", "meka", "weka"),
 )
 register_format(
@@ -99,17 +110,22 @@ register_format(
         "svmlight", ("svm", "svmlight", "libsvm", "xc"),
         "multitag.data.svmlight.reader:read_svmlight",
         "svmlight/libsvm multi-label, Extreme Classification Repository",
+        "multitag.data.svmlight.chunks:svmlight_source",
     ),
     aliases=("libsvm", "xc", "extreme"),
 )
-register_format(FormatSpec("csv", ("csv",), "multitag.data.tabular.reader:read_csv", "CSV"))
-register_format(FormatSpec("tsv", ("tsv", "tab"), "multitag.data.tabular.reader:read_tsv", "TSV"))
+_TABULAR_CHUNKS = "multitag.data.tabular.chunks:tabular_source"
+register_format(FormatSpec("csv", ("csv",), "multitag.data.tabular.reader:read_csv", "CSV",
+                           _TABULAR_CHUNKS))
+register_format(FormatSpec("tsv", ("tsv", "tab"), "multitag.data.tabular.reader:read_tsv", "TSV",
+                           _TABULAR_CHUNKS))
 register_format(
-    FormatSpec("parquet", ("parquet", "pq"), "multitag.data.tabular.reader:read_parquet", "Parquet")
+    FormatSpec("parquet", ("parquet", "pq"), "multitag.data.tabular.reader:read_parquet",
+               "Parquet", _TABULAR_CHUNKS)
 )
 register_format(
     FormatSpec("jsonl", ("jsonl", "ndjson"), "multitag.data.tabular.reader:read_jsonl",
-               "JSON lines"),
+               "JSON lines", _TABULAR_CHUNKS),
     aliases=("json",),
 )
 

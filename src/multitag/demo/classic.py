@@ -9,68 +9,75 @@ Bayes-optimal predictions on the same test rows show how much error is irreducib
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from multitag.data.synthetic import SyntheticSpec, make_synthetic
 from multitag.exceptions import ConfigError
+from multitag.options import TrainOptions
 
+# The original program's network and training, as training options (multitag.options).
+CLASSIC: dict[str, Any] = {
+    "hidden": (32, 16, 8), "epochs": 50, "batch_size": 250, "learning_rate": 1e-3,
+    "optimizer": "adam", "weight_decay": 0.0, "lr_schedule": "constant", "dropout": 0.0,
+    "ensemble": 1, "validation_split": 0.2, "validation_strategy": "tail",
+    "early_stopping_patience": None, "early_stopping_monitor": "loss", "loss": "bce",
+    "decision": "fixed", "threshold": 0.5, "scale": "none",
+}
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     # Chosen by a sweep over 4 seeds (width, depth, rate, schedule, early stopping): inputs
     # standardised, 3x the learning rate decayed by a cosine over 150 epochs.
-    "tuned": {"standardize": True, "learning_rate": 3e-3, "epochs": 150, "lr_schedule": "cosine"},
+    "tuned": {"scale": "standard", "learning_rate": 3e-3, "epochs": 150,
+              "lr_schedule": "cosine"},
 }
+DATA_FIELDS = ("samples", "features", "classes", "labels", "test_size", "data_seed")
 
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """Every option of the classic example; defaults are the original's."""
+    """The synthetic data of the classic example, and how it is trained (`options`, the
+    original's by default)."""
 
     samples: int = 10_000
     features: int = 6
     classes: int = 3
     labels: int = 2
-    epochs: int = 50
-    batch_size: int = 250
-    hidden: tuple[int, ...] = (32, 16, 8)
-    learning_rate: float = 1e-3
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
-    lr_schedule: str = "constant"
-    validation_split: float = 0.2
-    early_stopping_patience: int | None = None
-    standardize: bool = False
     test_size: float = 0.33
     data_seed: int = 42
-    seed: int = 0
     preset: str = "default"
+    options: TrainOptions = field(default_factory=lambda: TrainOptions(**CLASSIC))
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.validation_split < 1.0:
-            raise ConfigError(
-                f"`--validation-split` must be a number in (0, 1); got {self.validation_split}")
         if not 0.0 < self.test_size < 1.0:
             raise ConfigError(f"`test_size` must be a number in (0, 1); got {self.test_size}")
-        for name in ("samples", "features", "classes", "labels", "epochs", "batch_size"):
+        for name in ("samples", "features", "classes", "labels"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"`--{name.replace('_', '-')}` must be a positive integer; "
                                   f"got {value!r}")
-        if not self.hidden or any(h < 1 for h in self.hidden):
-            raise ConfigError(f"`--hidden` must list positive integers; got {self.hidden!r}")
+        if not 0.0 < self.options.validation_split < 1.0:
+            raise ConfigError("`--validation-split` must be a number in (0, 1) for the demo; "
+                              f"got {self.options.validation_split}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**{k: getattr(self, k) for k in (*DATA_FIELDS, "preset")},
+                **self.options.to_dict()}
 
 
 def demo_config(preset: str = "default", **overrides: Any) -> DemoConfig:
-    """The preset's configuration with explicit overrides (None values are ignored)."""
+    """The preset's configuration with explicit overrides (None values are ignored): data
+    fields, or training options."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; valid: {sorted(PRESETS)}")
-    values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
-    return replace(DemoConfig(preset=preset), **values)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    data = {k: given.pop(k) for k in DATA_FIELDS if k in given}
+    options = given.pop("options", None) or TrainOptions(**{**CLASSIC, **PRESETS[preset],
+                                                            **given})
+    return DemoConfig(preset=preset, options=options, **data)
 
 
 @dataclass
@@ -100,7 +107,7 @@ class DemoResult:
         payload = dict(self.metrics)
         if self.bayes:
             payload.update({f"bayes_{k}": v for k, v in self.bayes.items()})
-        payload["config"] = asdict(self.config)
+        payload["config"] = self.config.as_dict()
         payload["threads"] = self.threads
         return payload
 
@@ -117,9 +124,10 @@ def split_like_sklearn(n_rows: int, test_size: float, seed: int) -> tuple[np.nda
 
 
 def run_demo(config: DemoConfig, callbacks: Sequence[Any] = ()) -> DemoResult:
-    """Generate the data, train, evaluate on the test split and compare with Bayes-optimal."""
-    from multitag.estimator import MultiLabelMLP
-    from multitag.metrics.evaluation import evaluate
+    """Generate the data, train through the pipeline, evaluate on the test split and compare
+    with Bayes-optimal."""
+    from multitag.pipeline.evaluate import evaluate_model
+    from multitag.pipeline.fit import train as train_model
 
     spec = SyntheticSpec(n_samples=config.samples, n_features=config.features,
                          n_classes=config.classes, n_labels=config.labels,
@@ -127,30 +135,17 @@ def run_demo(config: DemoConfig, callbacks: Sequence[Any] = ()) -> DemoResult:
     data, distributions = make_synthetic(spec)
     train_rows, test_rows = split_like_sklearn(data.n_samples, config.test_size, config.data_seed)
     train, test = data.subset(train_rows, "train"), data.subset(test_rows, "test")
-    model = MultiLabelMLP(
-        hidden=config.hidden, epochs=config.epochs, batch_size=config.batch_size,
-        learning_rate=config.learning_rate, optimizer=config.optimizer,
-        weight_decay=config.weight_decay, lr_schedule=config.lr_schedule,
-        validation_split=config.validation_split,
-        validation_strategy="tail", early_stopping_patience=config.early_stopping_patience,
-        standardize=config.standardize, label_names=data.label_names,
-        random_state=config.seed, callbacks=callbacks,
-    )
-    model.fit(train.X, train.Y)
-    started = time.perf_counter()
-    proba = model.predict_proba(test.X)
-    predicted = model.predict(test.X)
-    predict_seconds = time.perf_counter() - started
-    report = evaluate(test.Y, proba, predicted, label_names=data.label_names)
-    metrics = {**report.metrics, "fit_seconds": model.train_result_.fit_seconds,
-               "predict_seconds": predict_seconds}
+    outcome = train_model(train, config.options, callbacks=callbacks)
+    evaluation = evaluate_model(outcome.bundle, test)
+    metrics = {**evaluation.report.metrics, "fit_seconds": outcome.fit_seconds,
+               "predict_seconds": evaluation.predict_seconds}
     bayes, reason = _bayes_reference(config, test.X, test.Y, distributions)
-    n_valid = int(train.n_samples * config.validation_split)
+    n_valid = int(train.n_samples * config.options.validation_split)
     return DemoResult(
         config=config, metrics=metrics, bayes=bayes, bayes_skipped_reason=reason,
-        history=model.history_, conventions=list(report.conventions),
+        history=outcome.bundle.history, conventions=list(evaluation.report.conventions),
         n_train=train.n_samples - n_valid, n_valid=n_valid, n_test=test.n_samples,
-        threads=model.train_result_.threads,
+        threads=outcome.threads,
     )
 
 

@@ -54,14 +54,14 @@ class Preprocessor:
         self._check_params(data)
         self.feature_names_in_ = list(data.feature_names)
         self.sparse_input_ = data.is_sparse
-        self.mode_ = self._resolve_mode(data.is_sparse)
+        self.mode_ = self.resolve_mode(data.is_sparse)
         X = data.X.copy()
         self.fill_ = self._fit_fill(X)
         self.notices_ = self._fill_notices(data)
         _fill_nan(X, self.fill_)
         self.center_, self.scale_ = self._fit_scale(X)
         self.text_ = _fit_text(data.texts, self._text_params()) if data.texts is not None else None
-        self.n_features_out_ = self._n_out()
+        self.n_features_out_ = self.count_outputs()
         return self
 
     def _check_params(self, data: Dataset) -> None:
@@ -76,7 +76,7 @@ class Preprocessor:
         if data.n_samples == 0:
             raise DataFormatError(f"dataset {data.name!r}: no rows to fit the preprocessor on")
 
-    def _resolve_mode(self, sparse_input: bool) -> str:
+    def resolve_mode(self, sparse_input: bool) -> str:
         if self.scale == "auto":
             return "maxabs" if sparse_input else "standard"
         if self.scale == "standard" and sparse_input:
@@ -108,10 +108,10 @@ class Preprocessor:
             return None, None
         if self.mode_ == "standard":
             std = X.std(axis=0) if X.shape[0] else np.ones(d)
-            return X.mean(axis=0).astype(np.float64), _safe_inverse(std)
+            return X.mean(axis=0).astype(np.float64), safe_inverse(std)
         if self.mode_ == "maxabs":
             peak = abs(X).max(axis=0)
-            return None, _safe_inverse(peak.toarray().ravel() if sp.issparse(peak) else peak)
+            return None, safe_inverse(peak.toarray().ravel() if sp.issparse(peak) else peak)
         df = np.bincount(X.indices[X.data != 0], minlength=d)
         return None, np.log((1.0 + X.shape[0]) / (1.0 + df)) + 1.0
 
@@ -122,7 +122,7 @@ class Preprocessor:
             "max_features": self.text_max_features, "sublinear_tf": self.text_sublinear_tf,
         }
 
-    def _n_out(self) -> int:
+    def count_outputs(self) -> int:
         n_text = len(self.text_.vocabulary_) if self.text_ is not None else 0
         return len(self.feature_names_in_) + n_text
 
@@ -180,7 +180,7 @@ class Preprocessor:
         X.data *= self.scale_[X.indices]
         if self.mode_ == "tfidf":
             norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
-            X = sp.csr_matrix(sp.diags(_safe_inverse(norms)) @ X)
+            X = sp.csr_matrix(sp.diags(safe_inverse(norms)) @ X)
         return X
 
     def _with_text(self, X: Matrix, data: Dataset) -> sp.csr_matrix:
@@ -236,7 +236,7 @@ class Preprocessor:
             arrays.get(k) for k in ("fill", "center", "scale")
         )
         self.text_ = _load_text(state["text"], arrays) if state["text"] else None
-        self.n_features_out_ = self._n_out()
+        self.n_features_out_ = self.count_outputs()
         return self
 
 
@@ -310,7 +310,7 @@ def _load_text(text: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
     return vectorizer
 
 
-def _safe_inverse(values: Any) -> np.ndarray:
+def safe_inverse(values: Any) -> np.ndarray:
     arr = np.asarray(values, dtype=np.float64).ravel()
     out = np.ones_like(arr)
     ok = np.isfinite(arr) & (arr > 0)
@@ -391,31 +391,3 @@ def _as_float32(X: Matrix) -> Matrix:
     if sp.issparse(X):
         return sp.csr_matrix(X, dtype=np.float32)
     return np.ascontiguousarray(X, dtype=np.float32)
-
-
-def preprocessor_from_statistics(
-    feature_names: list[str], *, sparse_input: bool, center: np.ndarray | None,
-    spread: np.ndarray | None, fill: np.ndarray | None, scale: str = "auto",
-    notices: tuple[str, ...] = (),
-) -> Preprocessor:
-    """A fitted Preprocessor built from statistics gathered elsewhere (a pass over chunks of a
-    file too large to fit at once). `spread` is each column's standard deviation (standard
-    mode) or largest absolute value (maxabs), after filling NaN; `center` the column means
-    (standard); `fill` the value NaN becomes (the column mean), or None for no imputation.
-    Text (TF-IDF) needs the whole vocabulary and is not built this way."""
-    pre = Preprocessor(scale=scale, impute="mean" if fill is not None else "none")
-    if scale not in SCALES or scale == "tfidf":
-        raise ConfigError(f"`scale` must be auto, standard, maxabs or none here; got {scale!r}")
-    pre.feature_names_in_ = list(feature_names)
-    pre.sparse_input_ = sparse_input
-    pre.mode_ = pre._resolve_mode(sparse_input)
-    pre.fill_ = None if fill is None else np.asarray(fill, dtype=np.float64)
-    pre.notices_ = list(notices)
-    pre.center_, pre.scale_ = None, None
-    if pre.mode_ != "none" and len(feature_names):
-        pre.scale_ = _safe_inverse(spread)
-        if pre.mode_ == "standard":
-            pre.center_ = np.asarray(center, dtype=np.float64)
-    pre.text_ = None
-    pre.n_features_out_ = pre._n_out()
-    return pre

@@ -2,15 +2,15 @@
 
 `evaluate(Y_true, scores)` returns a `Report` (data only; nothing is printed). Metrics that
 scikit-learn has are computed by `metric_kernels` from counts or one sort, equal to scikit-learn's
-(tested) but fast with thousands of labels; one_error, precision@k and nDCG@k are written here,
-vectorised. A metric undefined on the whole test set is `None` (JSON has no NaN) and a line in
-`Report.conventions` says why. This module does not import torch.
+(tested) but fast with thousands of labels; one_error and the loss come from
+`multitag.metrics.ranking`, metric names from `multitag.metrics.names`. A metric undefined on
+the whole test set is `None` (JSON has no NaN) and a line in `Report.conventions` says why. This
+module does not import torch.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -18,17 +18,11 @@ import scipy.sparse as sp
 
 from multitag.exceptions import ConfigError, DataFormatError
 from multitag.metrics import kernels
+from multitag.metrics.names import METRIC_NAMES
+from multitag.metrics.ranking import BCE_EPS, bce_loss, label_auc, one_error
 
-METRIC_NAMES: tuple[str, ...] = (
-    "hamming_loss", "label_accuracy", "subset_accuracy", "micro_f1", "macro_f1", "samples_f1",
-    "micro_precision", "micro_recall", "jaccard_samples", "roc_auc_micro", "roc_auc_macro",
-    "average_precision_micro", "lrap", "ranking_loss", "coverage_error", "one_error",
-    "precision_at_1", "precision_at_3", "precision_at_5", "ndcg_at_5", "loss",
-)
-LOWER_IS_BETTER = frozenset({"hamming_loss", "ranking_loss", "coverage_error", "one_error", "loss"})
 DEFAULT_K = (1, 3, 5)
 DEFAULT_NDCG_K = (5,)
-BCE_EPS = 1e-7
 
 CONVENTIONS: tuple[str, ...] = (
     "micro = counts pooled over all labels and rows; macro = unweighted mean over labels; "
@@ -101,52 +95,6 @@ class Report:
         return replace(self, per_label=rows)
 
 
-def metric_names() -> tuple[str, ...]:
-    """The metric names every metrics JSON holds, in DESIGN order."""
-    return METRIC_NAMES
-
-
-def greater_is_better(name: str) -> bool:
-    """Whether a larger value of metric `name` is better (for marking the best in tables)."""
-    return parse_metric_name(name) not in LOWER_IS_BETTER
-
-
-_ALIASES = {"accuracy_subset": "subset_accuracy", "exact_match": "subset_accuracy",
-            "lrap": "lrap", "bce": "loss", "hamming": "hamming_loss"}
-_AT_K = re.compile(r"^(p|precision|ndcg)(?:@|_at_)(\d+)$")
-
-
-def parse_metric_name(name: str, *, allow_any_k: bool = False) -> str:
-    """The canonical name of metric `name` ("micro_f1", "P@5", "nDCG@5", ...).
-
-    With `allow_any_k`, precision@k and nDCG@k are accepted for any k >= 1.
-    Unknown names raise `ConfigError` listing the valid ones.
-    """
-    key = str(name).strip().lower().replace("-", "_")
-    key = _ALIASES.get(key, key)
-    match = _AT_K.match(key)
-    if match:
-        family = "ndcg" if match.group(1) == "ndcg" else "precision"
-        key = f"{family}_at_{int(match.group(2))}"
-        if allow_any_k and int(match.group(2)) >= 1:
-            return key
-    if key not in METRIC_NAMES:
-        raise ConfigError(
-            f"unknown metric {name!r}; valid names are: {', '.join(METRIC_NAMES)} "
-            "(P@k and nDCG@k are accepted too)"
-        )
-    return key
-
-
-def parse_metric_names(spec: str | Iterable[str]) -> list[str]:
-    """Canonical names from a comma-separated string or a list; duplicates dropped."""
-    items = spec.split(",") if isinstance(spec, str) else list(spec)
-    names = [parse_metric_name(item) for item in items if str(item).strip()]
-    if not names:
-        raise ConfigError(f"no metric names given; valid names are: {', '.join(METRIC_NAMES)}")
-    return list(dict.fromkeys(names))
-
-
 def report_rows(report: Report) -> list[tuple[str, float | None]]:
     """(name, value) pairs in DESIGN order, then any extra k values, for a CLI table."""
     order = [n for n in METRIC_NAMES if n in report.metrics]
@@ -158,7 +106,7 @@ def report_rows(report: Report) -> list[tuple[str, float | None]]:
 # Input checks
 
 
-def _as_label_matrix(Y: object, what: str) -> np.ndarray:
+def as_label_matrix(Y: object, what: str) -> np.ndarray:
     """A dense uint8 0/1 matrix from an array or sparse matrix, or a `DataFormatError`."""
     if sp.issparse(Y):
         Y = Y.toarray()
@@ -173,7 +121,7 @@ def _as_label_matrix(Y: object, what: str) -> np.ndarray:
     return arr.astype(np.uint8)
 
 
-def _as_scores(scores: object, shape: tuple[int, ...]) -> np.ndarray:
+def as_scores(scores: object, shape: tuple[int, ...]) -> np.ndarray:
     arr = scores.toarray() if sp.issparse(scores) else np.asarray(scores)
     if arr.shape != shape:
         raise DataFormatError(
@@ -203,66 +151,20 @@ def _check_k(k_values: Sequence[int] | None, default: tuple[int, ...], n_labels:
 
 def _prepare(Y_true: object, scores: object, Y_pred: object | None,
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    Y = _as_label_matrix(Y_true, "Y_true")
+    Y = as_label_matrix(Y_true, "Y_true")
     if Y.shape[0] == 0 or Y.shape[1] == 0:
         raise DataFormatError(f"Y_true must have at least one row and one label; got {Y.shape}")
-    S = _as_scores(scores, Y.shape)
+    S = as_scores(scores, Y.shape)
     if Y_pred is None:
         if S.min() < 0 or S.max() > 1:
             raise ConfigError(
                 "scores are not probabilities (outside [0, 1]); pass Y_pred explicitly")
         return Y, S, (S >= 0.5).astype(np.uint8)
-    P = _as_label_matrix(Y_pred, "Y_pred")
+    P = as_label_matrix(Y_pred, "Y_pred")
     if P.shape != Y.shape:
         raise DataFormatError(
             f"Y_true has shape {Y.shape} but Y_pred has shape {P.shape}; they must agree")
     return Y, S, P
-
-
-# ---------------------------------------------------------------------------------------------
-# Hand-written metrics (vectorised)
-
-
-def _top_k(S: np.ndarray, k: int) -> np.ndarray:
-    """Column indices of each row's k highest scores, best first."""
-    part = np.argpartition(-S, k - 1, axis=1)[:, :k]
-    order = np.argsort(-np.take_along_axis(S, part, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(part, order, axis=1)
-
-
-def one_error(Y: np.ndarray, S: np.ndarray) -> float | None:
-    """Share of rows (with a true label) whose top-scored label is not a true one."""
-    rows = Y.any(axis=1)
-    if not rows.any():
-        return None
-    top = S[rows].argmax(axis=1)
-    return float(1.0 - Y[rows, top].mean())
-
-
-def precision_at_k(Y: np.ndarray, S: np.ndarray, k: int) -> float:
-    """Mean over rows of (true labels among the k top-scored) / k."""
-    hits = np.take_along_axis(Y, _top_k(S, k), axis=1)
-    return float(hits.sum(axis=1).mean() / k)
-
-
-def ndcg_at_k(Y: np.ndarray, S: np.ndarray, k: int) -> float | None:
-    """Mean nDCG@k with binary gains over rows with at least one true label."""
-    rows = Y.any(axis=1)
-    if not rows.any():
-        return None
-    Y, S = Y[rows], S[rows]
-    discount = 1.0 / np.log2(np.arange(2, k + 2))
-    dcg = (np.take_along_axis(Y, _top_k(S, k), axis=1) * discount).sum(axis=1)
-    ideal = np.concatenate([[0.0], np.cumsum(discount)])[np.minimum(Y.sum(axis=1), k)]
-    return float((dcg / ideal).mean())
-
-
-def bce_loss(Y: np.ndarray, S: np.ndarray) -> float | None:
-    """Mean binary cross-entropy of probability scores (clipped), None if not probabilities."""
-    if S.min() < 0 or S.max() > 1:
-        return None
-    p = np.clip(S, BCE_EPS, 1 - BCE_EPS)
-    return float(-np.mean(np.where(Y == 1, np.log(p), np.log1p(-p))))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -356,17 +258,6 @@ def _widen(Y: np.ndarray, S: np.ndarray, fill: float) -> tuple[np.ndarray, np.nd
             np.pad(S, ((0, 0), (0, 1)), constant_values=fill).astype(S.dtype))
 
 
-def average_precision_pooled(Y: np.ndarray, S: np.ndarray) -> float:
-    """Average precision of all (row, label) pairs pooled: scikit-learn's micro average."""
-    return kernels.pooled_auc_and_ap(Y, S)[1]
-
-
-def lrap(Y: np.ndarray, S: np.ndarray) -> float:
-    """Label ranking average precision, equal to scikit-learn's (tied scores rank
-    pessimistically; a row with no relevant label or only relevant labels scores 1)."""
-    return float(kernels.row_rankings(Y, S)["lrap"]) if len(Y) else 0.0
-
-
 def _ranking_metrics(Y: np.ndarray, S: np.ndarray, auc: np.ndarray,
                      notes: list[str]) -> dict[str, float | None]:
     """Metrics of the scores' ranking (threshold-free); `auc` holds the per-label ROC-AUC."""
@@ -394,12 +285,6 @@ def _ranking_metrics(Y: np.ndarray, S: np.ndarray, auc: np.ndarray,
         notes.append("average_precision_micro and one_error: None because Y_true has no "
                      "positive.")
     return out
-
-
-def label_auc(Y: np.ndarray, S: np.ndarray) -> np.ndarray:
-    """ROC-AUC of each column; NaN where a column lacks a class (mid-ranks for ties), equal to
-    scikit-learn's `roc_auc_score(average=None)` without its per-label checks."""
-    return kernels.label_auc(Y, S)
 
 
 def _at_k_metrics(Y: np.ndarray, S: np.ndarray, k_values: Sequence[int] | None,

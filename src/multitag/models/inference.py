@@ -10,7 +10,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from multitag.models.mlp import MLP, MLPParameters, mlp_logits
+from multitag.models.ensemble import Ensemble
+from multitag.models.mlp import MLP, MLPParameters, csr_to_torch, mlp_logits
 
 CHUNK_ROWS = 8192
 
@@ -22,8 +23,6 @@ def predict_scores(module: MLP, X: Any, chunk_rows: int = CHUNK_ROWS) -> np.ndar
     matrix kernels round differently by position, by ~1e-7). Never changes `module`, so many
     threads may predict with one model at once.
     """
-    from multitag.models.ensemble import Ensemble
-
     if isinstance(module, Ensemble):
         return np.mean([predict_scores(m, X, chunk_rows) for m in module.members], axis=0)
     params = _float64_parameters(module)
@@ -55,8 +54,6 @@ def _float64_parameters(module: MLP) -> MLPParameters:
 
 
 def _batches(X: Any, chunk_rows: int) -> Iterator[torch.Tensor]:
-    from multitag.training.trainer import csr_to_torch
-
     for start in range(0, X.shape[0], chunk_rows):
         chunk = X[start:start + chunk_rows]
         if sp.issparse(chunk):

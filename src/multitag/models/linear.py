@@ -23,6 +23,8 @@ _CONSTANT_LOGIT = 10.0
 
 def fit_linear(name: str, X: Any, Y: np.ndarray, seed: int = 0) -> MLP:
     """One linear classifier per label on (X, Y), as an `MLP` with `hidden=()`."""
+    from sklearn.exceptions import ConvergenceWarning
+
     n_features, n_labels = X.shape[1], Y.shape[1]
     weights = np.zeros((n_labels, n_features))
     biases = np.zeros(n_labels)
@@ -31,7 +33,9 @@ def fit_linear(name: str, X: Any, Y: np.ndarray, seed: int = 0) -> MLP:
         if column.min() == column.max():
             biases[j] = _CONSTANT_LOGIT if column[0] else -_CONSTANT_LOGIT
             continue
-        model = _classifier(name, seed).fit(X, column)
+        with warnings.catch_warnings():  # liblinear's iteration cap is a known, harmless stop
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = _classifier(name, seed).fit(X, column)
         weights[j], biases[j] = np.ravel(model.coef_), float(np.ravel(model.intercept_)[0])
     network = MLP(n_features, n_labels, hidden=())
     with torch.no_grad():
@@ -41,9 +45,6 @@ def fit_linear(name: str, X: Any, Y: np.ndarray, seed: int = 0) -> MLP:
 
 
 def _classifier(name: str, seed: int) -> Any:
-    from sklearn.exceptions import ConvergenceWarning
-
-    warnings.simplefilter("ignore", ConvergenceWarning)
     if name == "br-svm":
         from sklearn.svm import LinearSVC
 

@@ -18,42 +18,25 @@ import torch
 from torch.nn import functional
 
 from multitag.exceptions import ConfigError
+from multitag.options import LOSS_PARAMS
 
-LOSSES = ("bce", "focal", "asymmetric")
-LOSS_PARAMS = ("focal_gamma", "gamma_neg", "gamma_pos", "clip")
 # "auto" pos_weight: negatives/positives per label, clipped to this range. The ceiling keeps a
 # label seen a handful of times from dominating the gradient (and the calibration) of the rest.
 AUTO_POS_WEIGHT_RANGE = (1.0, 10.0)
+_ASL = LOSS_PARAMS["asymmetric"]
 
 
 @dataclass(frozen=True)
 class LossSpec:
-    """Which loss and its parameters, as stored in the training configuration."""
+    """Which loss and its parameters, as stored in the training configuration (the values are
+    checked where they are declared: multitag.options)."""
 
     name: str = "bce"
     pos_weight: str | tuple[float, ...] | None = None
-    focal_gamma: float = 2.0
-    gamma_neg: float = 4.0
-    gamma_pos: float = 0.0
-    clip: float = 0.05
-
-    def __post_init__(self) -> None:
-        if self.name not in LOSSES:
-            raise ConfigError(f"`loss` must be one of {', '.join(LOSSES)}; got {self.name!r}")
-        if isinstance(self.pos_weight, str) and self.pos_weight != "auto":
-            raise ConfigError("`pos_weight` must be 'auto', a list of positive numbers (one per "
-                              f"label) or absent; got {self.pos_weight!r}")
-        if self.pos_weight is not None and self.name != "bce":
-            raise ConfigError(f"`pos_weight` applies to the bce loss, not {self.name!r}")
-        if not isinstance(self.pos_weight, (str, type(None))) and not all(
-                _positive(w) for w in self.pos_weight):
-            raise ConfigError(f"`pos_weight` values must be positive numbers; got "
-                              f"{list(self.pos_weight)[:10]}")
-        for field in ("focal_gamma", "gamma_neg", "gamma_pos"):
-            if not getattr(self, field) >= 0:
-                raise ConfigError(f"`{field}` must be >= 0; got {getattr(self, field)!r}")
-        if not 0.0 <= self.clip < 1.0:
-            raise ConfigError(f"`clip` must be in [0, 1); got {self.clip!r}")
+    focal_gamma: float = LOSS_PARAMS["focal"]["focal_gamma"]
+    gamma_neg: float = _ASL["gamma_neg"]
+    gamma_pos: float = _ASL["gamma_pos"]
+    clip: float = _ASL["clip"]
 
     def build(self, Y_train: np.ndarray | torch.Tensor) -> Loss:
         """The loss for training labels `Y_train` (which `pos_weight='auto'` counts)."""
@@ -75,8 +58,13 @@ class LossSpec:
 def auto_pos_weight(Y: np.ndarray) -> np.ndarray:
     """negatives / positives per label, clipped to `AUTO_POS_WEIGHT_RANGE` (labels never seen
     positive get the ceiling)."""
-    positives = np.asarray(Y.sum(axis=0), dtype=np.float64).ravel()
-    negatives = Y.shape[0] - positives
+    return pos_weight_from_counts(np.asarray(Y.sum(axis=0)).ravel(), Y.shape[0])
+
+
+def pos_weight_from_counts(positives: np.ndarray, n_rows: int) -> np.ndarray:
+    """`auto_pos_weight` from each label's positive count among `n_rows` rows."""
+    positives = np.asarray(positives, dtype=np.float64).ravel()
+    negatives = n_rows - positives
     ratio = np.divide(negatives, positives, out=np.full_like(positives, np.inf),
                       where=positives > 0)
     return np.clip(ratio, *AUTO_POS_WEIGHT_RANGE).astype(np.float32)
@@ -164,16 +152,12 @@ class AsymmetricLoss(Loss):
 
 def loss_spec_from(name: str = "bce", pos_weight: str | Sequence[float] | None = None,
                    **params: float) -> LossSpec:
-    """A `LossSpec` from user-facing values (a list of weights becomes a tuple); unknown
-    parameter names are a `ConfigError` listing the valid ones."""
+    """A `LossSpec` from values (a list of weights becomes a tuple); unknown parameter names
+    are a `ConfigError` listing the valid ones."""
     weights = pos_weight if pos_weight is None or isinstance(pos_weight, str) \
         else tuple(float(w) for w in pos_weight)
-    unknown = sorted(set(params) - set(LOSS_PARAMS))
+    valid = [k for names in LOSS_PARAMS.values() for k in names]
+    unknown = sorted(set(params) - set(valid))
     if unknown:
-        raise ConfigError(f"unknown loss parameter(s) {unknown}; valid: {', '.join(LOSS_PARAMS)}")
+        raise ConfigError(f"unknown loss parameter(s) {unknown}; valid: {', '.join(valid)}")
     return LossSpec(name=name, pos_weight=weights, **{k: float(v) for k, v in params.items()})
-
-
-def _positive(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 \
-        and np.isfinite(value)

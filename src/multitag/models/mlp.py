@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from itertools import pairwise
 from typing import NamedTuple
 
+import numpy as np
+import scipy.sparse as sp
 import torch
 from torch import nn
 
@@ -94,3 +97,28 @@ def _linear(weight: torch.Tensor, bias: torch.Tensor | None, x: torch.Tensor) ->
         out = torch.sparse.mm(x, weight.t())
         return out if bias is None else out + bias
     return nn.functional.linear(x, weight, bias)
+
+
+def csr_to_torch(matrix: sp.csr_matrix, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A scipy CSR matrix as a torch sparse CSR tensor (no densifying)."""
+    with warnings.catch_warnings():  # torch calls its sparse CSR support "beta" on every call
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(matrix.indptr.astype(np.int64)),
+            torch.from_numpy(matrix.indices.astype(np.int64)),
+            torch.from_numpy(matrix.data).to(dtype),
+            size=matrix.shape, check_invariants=False,
+        )
+
+
+def pin_constant_labels(network: MLP, never: np.ndarray, always: np.ndarray) -> None:
+    """A label absent from (present in) every training row gets probability ~0 (~1) for any
+    input: its output weights are zeroed and its bias set to -/+20."""
+    if not (never.any() or always.any()):
+        return
+    layers = [network.output] + ([network.skip] if network.skip is not None else [])
+    with torch.no_grad():
+        for label in np.flatnonzero(never | always):
+            for layer in layers:
+                layer.weight[label] = 0.0
+            network.output.bias[label] = 20.0 if always[label] else -20.0

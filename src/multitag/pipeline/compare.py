@@ -1,11 +1,11 @@
-"""Models side by side on one split (`compare`) and learning curves for bias vs variance.
+"""Models side by side on one split: `compare(train, test, ["mlp", "br-svm", ...])`.
 
-`compare(train, test, ["mlp", "br-svm", ...])` fits every model on the same training data and
-scores it on the same test data with `multitag.metrics.evaluation.evaluate`; `learning_curve`
-refits on
-growing shares of the training data and records training and test scores; `diagnose` says in one
-sentence whether each model looks like high variance or high bias; `plot_curve` draws the curves
-to a PNG. Library code: nothing is printed, progress goes to an optional callback.
+The network rows are what `multitag train` saves: `mlp` is `train` with its defaults (data-shaped
+settings, cross-fitting, the tuned decision rule), `auto` is `train --model auto`, and
+`mlp-classic` the classic recipe (one network, BCE, Adam, threshold 0.5); each is trained by the
+one pipeline (`multitag.pipeline.fit.train`) and scored like `multitag evaluate`, its whole fit
+time included. Baselines (`multitag.models.baselines`) keep their own decision rules; every row
+says which rule it used. Library code: nothing is printed, progress goes to an optional callback.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,14 +22,17 @@ import numpy as np
 from multitag.data.dataset import Dataset
 from multitag.exceptions import ConfigError, DataFormatError
 
+# Rows trained by the pipeline, and their options beyond the defaults.
+NETWORK_ROWS: dict[str, dict[str, Any]] = {
+    "mlp": {},
+    "auto": {"model": "auto"},
+    "mlp-classic": {"hidden": (256,), "ensemble": 1, "loss": "bce", "optimizer": "adam",
+                    "weight_decay": 0.0, "dropout": 0.0, "batch_size": 64, "epochs": 100,
+                    "early_stopping_monitor": "loss", "early_stopping_patience": 10,
+                    "validation_split": 0.1, "decision": "fixed", "threshold": 0.5},
+}
 DEFAULT_MODELS = ("mlp", "br-lr", "br-svm", "cc", "rf", "knn", "mlknn")
-CURVE_MODELS = ("mlp", "br-svm")
-CURVE_FRACTIONS = (0.1, 0.25, 0.5, 0.75, 1.0)
 TIME_COLUMNS = ("fit_seconds", "predict_seconds")
-# Metrics a learning curve can use: bounded in [0, 1] (a loss is turned into 1 - loss).
-_BOUNDED_LOSSES = frozenset({"hamming_loss", "ranking_loss", "one_error"})
-VARIANCE_GAP = 0.10  # train better than test by more than this: high variance
-BIAS_LEVEL = 0.80  # training score (goodness in [0, 1]) below this with a small gap: high bias
 
 
 @dataclass(frozen=True)
@@ -49,12 +51,14 @@ Progress = Callable[[Step], None]
 
 @dataclass(frozen=True)
 class CompareRow:
-    """One model's test metrics (DESIGN names, None where undefined) and its timings."""
+    """One model's test metrics (DESIGN names, None where undefined), its timings and the
+    decision rule its predictions used."""
 
     model: str
     metrics: dict[str, float | None]
     fit_seconds: float
     predict_seconds: float
+    decision_rule: str = ""
 
     def value(self, column: str) -> float | None:
         if column == "fit_seconds":
@@ -107,57 +111,151 @@ class CompareResult:
             best[column] = [m for m, v in values if np.isclose(v, target, rtol=0, atol=1e-12)]
         return best
 
-    def metrics_json(self) -> dict[str, dict[str, float | None]]:
-        """{model: {metric: value, ..., fit_seconds, predict_seconds}} ready for json.dump."""
+    def metrics_json(self) -> dict[str, dict[str, Any]]:
+        """{model: {metric: value, ..., fit_seconds, predict_seconds, decision_rule}}."""
         return {row.model: {**row.metrics, "fit_seconds": row.fit_seconds,
-                            "predict_seconds": row.predict_seconds} for row in self.rows}
+                            "predict_seconds": row.predict_seconds,
+                            "decision_rule": row.decision_rule} for row in self.rows}
 
 
 def lower_is_better(column: str) -> bool:
     """Whether a smaller value is better in column `column` (losses, errors, seconds)."""
-    from multitag.metrics.evaluation import LOWER_IS_BETTER
+    from multitag.metrics.names import LOWER_IS_BETTER
 
     return column in LOWER_IS_BETTER or column in TIME_COLUMNS
 
 
+def model_names() -> list[str]:
+    """Every name `compare` accepts: the pipeline's rows, then the baselines."""
+    from multitag.models.baselines import baseline_names
+
+    return [*NETWORK_ROWS, *baseline_names()]
+
+
 def parse_models(spec: str | Sequence[str]) -> list[str]:
     """Model names from "mlp,br-lr" or a list; unknown names raise ConfigError listing all."""
-    from multitag.models.baselines import baseline_spec
-
     items = spec.split(",") if isinstance(spec, str) else list(spec)
-    names = [baseline_spec(item).name for item in items if str(item).strip()]
+    names = [str(item).strip().lower() for item in items if str(item).strip()]
+    unknown = [n for n in names if n not in model_names()]
+    if unknown:
+        raise ConfigError(f"unknown model {unknown[0]!r}; valid names are: "
+                          f"{', '.join(model_names())}")
     if not names:
         raise ConfigError("no model names given; give at least one, e.g. mlp,br-svm")
     return list(dict.fromkeys(names))
 
 
-# --------------------------------------------------------------------------- compare
 def compare(
     train: Dataset, test: Dataset, models: Sequence[str] = DEFAULT_MODELS, *, seed: int = 0,
     params: Mapping[str, Mapping[str, Any]] | None = None, progress: Progress | None = None,
     threads: int | None = 1,
 ) -> CompareResult:
     """Fit every model in `models` on `train`, score it on `test`; `params` overrides a model's
-    settings by name (e.g. {"mlp": {"epochs": 5}}). `threads` caps the BLAS/OpenMP threads of
-    scikit-learn's models (None: library default); 1 is fastest for small problems and on a busy
-    machine (two BLAS threads made logistic regression ~15x slower there)."""
+    settings by name (training options for the network rows, e.g. {"mlp": {"epochs": 5}}).
+    `threads` caps the BLAS/OpenMP threads of scikit-learn's models (None: library default);
+    1 is fastest for small problems and on a busy machine (two BLAS threads made logistic
+    regression ~15x slower there). The network rows choose their threads as `train` does."""
     names = parse_models(models)
-    X_train, X_test = features(train, test)
-    Y_train, Y_test = train.Y_dense(), test.Y_dense()
+    check_pair(train, test)
+    baseline_features = None
     rows, conventions = [], []
     for index, name in enumerate(names):
-        notify = _notifier(progress, name, index, len(names))
-        with limit_threads(threads):
-            fitted = fit_model(name, X_train, Y_train, seed, (params or {}).get(name, {}),
-                               notify)
-            notify("predict")
-            scores, Y_pred, predict_seconds = _timed_predict(fitted.model, X_test)
-        report = _evaluate(Y_test, scores, Y_pred, test.label_names)
+        notify = notifier(progress, name, index, len(names))
+        extra = dict((params or {}).get(name, {}))
+        if name in NETWORK_ROWS:
+            row, report = network_row(name, train, test, seed, extra, notify)
+        else:
+            baseline_features = baseline_features or features(train, test)
+            with limit_threads(threads):
+                row, report = baseline_row(name, *baseline_features, train, test, seed, extra,
+                                           notify)
         conventions = conventions or list(report.conventions)
-        rows.append(CompareRow(name, dict(report.metrics), fitted.seconds, predict_seconds))
-        notify("done", f"{fitted.seconds:.2f} s fit")
+        rows.append(row)
+        notify("done", f"{row.fit_seconds:.2f} s fit")
     return CompareResult(rows, pair_name(train, test), train.n_samples, test.n_samples,
                          train.n_labels, conventions, constant_label_notices(train))
+
+
+def network_options(name: str, seed: int, params: Mapping[str, Any]) -> Any:
+    """The training options of network row `name` (its settings, the seed, then `params`)."""
+    from multitag.options import TrainOptions
+
+    return TrainOptions(**{**NETWORK_ROWS[name], "seed": seed, **params})
+
+
+def network_row(name: str, train: Dataset, test: Dataset, seed: int,
+                params: Mapping[str, Any], notify: Callable[..., None]) -> tuple[CompareRow, Any]:
+    """Network row `name`: `multitag train` with its options, then `multitag evaluate`."""
+    from multitag.pipeline.evaluate import evaluate_model
+    from multitag.pipeline.fit import train as train_model
+
+    options = network_options(name, seed, params)
+    notify("fit")
+    outcome = train_model(train, options)
+    notify("predict")
+    evaluation = evaluate_model(outcome.bundle, test)
+    row = CompareRow(name, dict(evaluation.report.metrics), outcome.fit_seconds,
+                     evaluation.predict_seconds, describe_rule(outcome.bundle.decision_rule))
+    return row, evaluation.report
+
+
+def baseline_row(name: str, X_train: Any, X_test: Any, train: Dataset, test: Dataset, seed: int,
+                 params: Mapping[str, Any], notify: Callable[..., None]
+                 ) -> tuple[CompareRow, Any]:
+    """Baseline `name` fitted on (X_train, train's labels) and scored on X_test."""
+    from multitag.metrics.evaluation import evaluate
+    from multitag.models.baselines import make_baseline
+
+    model = make_baseline(name, seed=seed, **dict(params))
+    notify("fit")
+    start = time.perf_counter()
+    model.fit(X_train, train.Y_dense())
+    fit_seconds = time.perf_counter() - start
+    notify("predict")
+    start = time.perf_counter()
+    scores, predicted = model.predict_proba(X_test), model.predict(X_test)
+    predict_seconds = time.perf_counter() - start
+    report = evaluate(test.Y_dense(), scores, predicted, label_names=test.label_names)
+    row = CompareRow(name, dict(report.metrics), fit_seconds, predict_seconds,
+                     model.spec.rule)
+    return row, report
+
+
+def describe_rule(rule: Any) -> str:
+    """A saved decision rule in a few words: "per-label thresholds (tuned)", "global 0.31"."""
+    state = rule.to_dict()
+    kind = state["rule"]
+    if kind == "fixed":
+        return f"fixed {state['params']['threshold']:g}"
+    if kind == "global":
+        return f"global {state['state']['threshold']:.3g} (tuned)"
+    if kind == "per_label":
+        return "per-label thresholds (tuned)"
+    if kind == "top_k":
+        return f"top-{state['params']['k']}"
+    base = describe_rule(rule.base) if rule.base is not None else "fixed 0.5"
+    return f"at least one label, else {base}"
+
+
+def check_pair(train: Dataset, test: Dataset) -> None:
+    """Train and test share their labels, and training has at least 2 rows."""
+    if train.label_names != test.label_names:
+        raise DataFormatError(
+            f"train and test must have the same labels in the same order; got "
+            f"{train.n_labels} and {test.n_labels} labels "
+            f"(first train: {train.label_names[:3]}, first test: {test.label_names[:3]})")
+    if train.n_samples < 2:
+        raise DataFormatError(f"the training set needs at least 2 rows; got {train.n_samples}")
+
+
+def features(train: Dataset, test: Dataset) -> tuple[Any, Any]:
+    """The baselines' features of both sets: test columns aligned to train by name, missing
+    values imputed and raw texts turned into TF-IDF (fitted on `train` only; no scaling here,
+    each baseline scales its own input)."""
+    from multitag.features.preprocessor import Preprocessor
+
+    pre = Preprocessor(scale="none").fit(train)
+    return pre.transform(train), pre.transform(test)
 
 
 def constant_label_notices(data: Dataset) -> list[str]:
@@ -180,42 +278,6 @@ def pair_name(train: Dataset, test: Dataset) -> str:
     return name or test.name
 
 
-@dataclass(frozen=True)
-class Fitted:
-    model: Any
-    seconds: float
-
-
-def fit_model(name: str, X: Any, Y: np.ndarray, seed: int, params: Mapping[str, Any],
-              notify: Callable[..., None] | None = None) -> Fitted:
-    """A freshly built baseline `name`, fitted on (X, Y), with the wall time it took."""
-    from multitag.models.baselines import make_baseline
-
-    model = make_baseline(name, seed=seed, **dict(params))
-    if notify is not None:
-        notify("fit")
-    start = time.perf_counter()
-    model.fit(X, Y)
-    return Fitted(model, time.perf_counter() - start)
-
-
-def features(train: Dataset, test: Dataset) -> tuple[Any, Any]:
-    """Model-ready features of both sets: test columns aligned to train by name, missing
-    values imputed and raw texts turned into TF-IDF (fitted on `train` only; no scaling here,
-    each model scales its own input)."""
-    from multitag.features.preprocessor import Preprocessor
-
-    if train.label_names != test.label_names:
-        raise DataFormatError(
-            f"train and test must have the same labels in the same order; got "
-            f"{train.n_labels} and {test.n_labels} labels "
-            f"(first train: {train.label_names[:3]}, first test: {test.label_names[:3]})")
-    if train.n_samples < 2:
-        raise DataFormatError(f"the training set needs at least 2 rows; got {train.n_samples}")
-    pre = Preprocessor(scale="none").fit(train)
-    return pre.transform(train), pre.transform(test)
-
-
 @contextmanager
 def limit_threads(threads: int | None) -> Iterator[None]:
     """Cap BLAS and OpenMP thread pools to `threads` inside the block (None: no cap)."""
@@ -230,180 +292,10 @@ def limit_threads(threads: int | None) -> Iterator[None]:
         yield
 
 
-def _timed_predict(model: Any, X: Any) -> tuple[np.ndarray, np.ndarray, float]:
-    start = time.perf_counter()
-    scores = model.predict_proba(X)
-    Y_pred = model.predict(X)
-    return scores, Y_pred, time.perf_counter() - start
-
-
-def _evaluate(Y: np.ndarray, scores: np.ndarray, Y_pred: np.ndarray,
-              label_names: Sequence[str] | None = None) -> Any:
-    from multitag.metrics.evaluation import evaluate
-
-    return evaluate(Y, scores, Y_pred, label_names=label_names)
-
-
-def _notifier(progress: Progress | None, model: str, index: int,
+def notifier(progress: Progress | None, model: str, index: int,
               total: int) -> Callable[..., None]:
     def notify(stage: str, detail: str = "") -> None:
         if progress is not None:
             progress(Step(model, stage, index, total, detail))
 
     return notify
-
-
-# --------------------------------------------------------------------------- learning curves
-@dataclass(frozen=True)
-class CurvePoint:
-    """Scores of one model trained on the first `n_train` rows of a shuffled training set."""
-
-    model: str
-    fraction: float
-    n_train: int
-    train_score: float | None
-    test_score: float | None
-
-
-@dataclass(frozen=True)
-class CurveResult:
-    """Training-set size against training and test score, per model, for one metric."""
-
-    metric: str
-    points: list[CurvePoint]
-    dataset: str = ""
-    n_test: int = 0
-
-    @property
-    def models(self) -> list[str]:
-        return list(dict.fromkeys(p.model for p in self.points))
-
-    @property
-    def greater_is_better(self) -> bool:
-        return not lower_is_better(self.metric)
-
-    def for_model(self, model: str) -> list[CurvePoint]:
-        return [p for p in self.points if p.model == model]
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready: metric, dataset and one dict per point."""
-        return {"metric": self.metric, "dataset": self.dataset, "n_test": self.n_test,
-                "greater_is_better": self.greater_is_better,
-                "points": [vars(p).copy() for p in self.points]}
-
-
-def learning_curve(
-    train: Dataset, test: Dataset, models: Sequence[str] = CURVE_MODELS,
-    fractions: Sequence[float] = CURVE_FRACTIONS, metric: str = "micro_f1", *, seed: int = 0,
-    params: Mapping[str, Mapping[str, Any]] | None = None, progress: Progress | None = None,
-    threads: int | None = 1,
-) -> CurveResult:
-    """Refit each model on growing shares of `train` (nested random subsets, one shuffle by
-    `seed`) and score it on that share (training score) and on `test` (test score).
-    `threads` as in `compare`."""
-    metric = curve_metric(metric)
-    names, sizes = parse_models(models), _curve_sizes(fractions, train.n_samples)
-    X_train, X_test = features(train, test)
-    Y_train, Y_test = train.Y_dense(), test.Y_dense()
-    order = np.random.default_rng(seed).permutation(train.n_samples)
-    points, total = [], len(names) * len(sizes)
-    for m, name in enumerate(names):
-        for s, (fraction, size) in enumerate(sizes):
-            notify = _notifier(progress, f"{name} @ {size} rows", m * len(sizes) + s, total)
-            rows = np.sort(order[:size])
-            with limit_threads(threads):
-                fitted = fit_model(name, X_train[rows], Y_train[rows], seed,
-                                   (params or {}).get(name, {}), notify)
-                train_score = _score(fitted.model, X_train[rows], Y_train[rows], metric)
-                test_score = _score(fitted.model, X_test, Y_test, metric)
-            points.append(CurvePoint(name, fraction, size, train_score, test_score))
-            notify("done", f"{metric} train {train_score} test {test_score}")
-    return CurveResult(metric, points, pair_name(train, test), test.n_samples)
-
-
-def curve_metric(metric: str) -> str:
-    """The canonical metric name, if a learning curve can use it (bounded in [0, 1])."""
-    from multitag.metrics.evaluation import parse_metric_name
-
-    name = parse_metric_name(metric)
-    if lower_is_better(name) and name not in _BOUNDED_LOSSES:
-        raise ConfigError(
-            f"a learning curve needs a metric bounded in [0, 1]; got {metric!r} (use a score "
-            f"such as micro_f1, or one of {', '.join(sorted(_BOUNDED_LOSSES))})")
-    return name
-
-
-def _curve_sizes(fractions: Sequence[float], n_rows: int) -> list[tuple[float, int]]:
-    values = sorted({float(f) for f in fractions})
-    if not values or values[0] <= 0 or values[-1] > 1:
-        raise ConfigError(f"fractions must be in (0, 1]; got {list(fractions)!r}")
-    return [(f, max(2, min(n_rows, round(f * n_rows)))) for f in values]
-
-
-def _score(model: Any, X: Any, Y: np.ndarray, metric: str) -> float | None:
-    value = _evaluate(Y, model.predict_proba(X), model.predict(X)).metrics.get(metric)
-    return None if value is None else float(value)
-
-
-# --------------------------------------------------------------------------- diagnosis
-def diagnose(curve: CurveResult) -> str:
-    """One sentence: per model, high variance (train far better than test), high bias (both
-    poor) or neither, judged at the largest training size."""
-    clauses = [_model_clause(curve, model) for model in curve.models]
-    where = f" on {curve.dataset}" if curve.dataset else ""
-    return f"At the full training set{where} ({curve.metric}), " + "; ".join(clauses) + "."
-
-
-def _model_clause(curve: CurveResult, model: str) -> str:
-    last = curve.for_model(model)[-1]
-    if last.train_score is None or last.test_score is None:
-        return f"{model} cannot be judged ({curve.metric} undefined)"
-    train, test = _goodness(curve, last.train_score), _goodness(curve, last.test_score)
-    numbers = f"train {last.train_score:.3f}, test {last.test_score:.3f}"
-    if train - test > VARIANCE_GAP and train < BIAS_LEVEL:
-        return (f"{model} looks like high variance and some bias too ({numbers}: train far "
-                "better than test, and even the training score is modest)")
-    if train - test > VARIANCE_GAP:
-        return (f"{model} looks like high variance ({numbers}: train far better than test; "
-                "more data or more regularisation should help)")
-    if train < BIAS_LEVEL:
-        return (f"{model} looks like high bias ({numbers}: both poor and close; a more "
-                "flexible model or better features should help, more data will not)")
-    return f"{model} shows neither high bias nor high variance ({numbers})"
-
-
-def _goodness(curve: CurveResult, value: float) -> float:
-    return value if curve.greater_is_better else 1.0 - value
-
-
-# --------------------------------------------------------------------------- plot
-def plot_curve(curve: CurveResult, path: str | Path) -> Path:
-    """Write the learning curves as a PNG (one panel per model: train dashed, test solid)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    models = curve.models
-    fig = Figure(figsize=(4.2 * max(1, len(models)), 3.8), dpi=110, layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, max(1, len(models)), sharey=True, squeeze=False)[0]
-    for ax, model in zip(axes, models):
-        pts = curve.for_model(model)
-        sizes = [p.n_train for p in pts]
-        ax.plot(sizes, _nan(p.train_score for p in pts), "o--", label="training")
-        ax.plot(sizes, _nan(p.test_score for p in pts), "s-", label="test")
-        ax.set_title(model)
-        ax.set_xlabel("training rows")
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel(curve.metric + (" (higher is better)" if curve.greater_is_better
-                                       else " (lower is better)"))
-    axes[0].legend(loc="best")
-    where = f" - {curve.dataset}" if curve.dataset else ""
-    fig.suptitle(f"Learning curves{where} (test set: {curve.n_test} rows)")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return path
-
-
-def _nan(values: Any) -> list[float]:
-    return [np.nan if v is None else v for v in values]

@@ -1,4 +1,4 @@
-"""Training settings chosen from the shape of the data, each one overridable.
+"""Training settings chosen from the shape of the data and from the mode, each one overridable.
 
 The principles, measured on the seven Mulan benchmark sets (benchmarks/mulan.py):
 - Few rows (under `SMALL_ROWS`): a 10% validation slice is a few dozen rows, too noisy to stop
@@ -6,27 +6,39 @@ The principles, measured on the seven Mulan benchmark sets (benchmarks/mulan.py)
   row is validation data for one of them, the threshold is tuned on all rows' out-of-fold
   probabilities, and averaging removes most of the seed-to-seed spread.
 - The decision rule (`auto`): one global threshold or one per label, whichever scores better
-  under threshold cross-validation on the held-out rows (multitag.pipeline.selection).
+  under threshold cross-validation on the held-out rows (multitag.decision.selection).
 - Early stopping watches the objective (micro-F1 at its best threshold) rather than the
   validation loss: on small data the loss turns up while decisions still improve.
 - Asymmetric loss (Ridnik et al. 2021) by default: most cells of a multi-label matrix are easy
   negatives; ASL down-weights them, which rare labels need.
 - More rows carry a wider layer and larger batches (throughput); sparse, wide input (text)
   gets more dropout.
+
+The mode (in memory, streamed from a file, distributed over processes) decides what it can
+honour: an option it cannot is an error naming the mode when the user set it, and a notice
+saying what was used instead when it came from a default.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from multitag.exceptions import ConfigError
+from multitag.options import AUTO, DEFAULTS, LINEAR_MODELS, OPTIONS, TrainOptions, flag_of
+
 SMALL_ROWS = 5_000
 SMALL_ENSEMBLE = 5
 LARGE_ROWS = 20_000
 SPARSE_DENSITY = 0.1
+# Below this many rows cross-fitting leaves folds of one or two rows: one network instead.
+FEWEST_CROSS_FIT_ROWS = 10
+VALIDATION_SPLIT = 0.1
+MEMORY, STREAM, DISTRIBUTED = "memory", "stream", "distributed"
+MODE_FLAGS = {MEMORY: "in memory", STREAM: "--stream", DISTRIBUTED: "--distributed"}
 
 
 @dataclass(frozen=True)
@@ -52,19 +64,135 @@ def data_shape(X: Any, Y: Any) -> DataShape:
 
 
 def shaped_defaults(shape: DataShape) -> dict[str, Any]:
-    """Settings for data of this shape (`TrainOptions` field names)."""
+    """Network settings for data of this shape (`TrainOptions` field names)."""
     small = shape.n_rows < SMALL_ROWS
     large = shape.n_rows >= LARGE_ROWS
+    cross_fit = small and shape.n_rows >= FEWEST_CROSS_FIT_ROWS
     return {
         "hidden": (512,) if large else (256,),
         "dropout": 0.5 if shape.sparse else 0.2,
         "batch_size": 256 if large else 128 if not small else 64,
         "epochs": 100,
-        "ensemble": SMALL_ENSEMBLE if small else 1,
+        "ensemble": SMALL_ENSEMBLE if cross_fit else 1,
         "early_stopping_monitor": "objective",
         "early_stopping_patience": 20 if small else 10,
         "loss": "asymmetric",
     }
+
+
+@dataclass
+class Resolved:
+    """Options with every `auto` decided, what was chosen from the data, and notices."""
+
+    options: TrainOptions
+    chosen: dict[str, Any] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
+
+
+def check_mode(options: TrainOptions, mode: str) -> None:
+    """Refuse, before any data is read, what the mode cannot do with explicit options."""
+    refusals = {
+        STREAM: [
+            (options.model != "mlp", f"--model {options.model} needs every row in memory"),
+            (options.ensemble not in (AUTO, 1), f"--ensemble {options.ensemble} cross-fits "
+             "on rows held in memory; it trains one network"),
+            (options.scale == "tfidf", "--scale tfidf needs every row's document frequencies"),
+            (options.validation_strategy in ("stratified", "tail"), "--validation-strategy "
+             f"{options.validation_strategy}: streamed rows are held out by a hash of their "
+             "position (random)"),
+        ],
+        DISTRIBUTED: [
+            (options.model in LINEAR_MODELS, f"--model {options.model} has no network to train "
+             "over several processes"),
+        ],
+    }
+    flag = MODE_FLAGS[mode]
+    for refused, why in refusals.get(mode, []):
+        if refused:
+            raise ConfigError(f"{flag}: {why}; run without {flag} or change the option")
+
+
+def resolve(options: TrainOptions, shape: DataShape, mode: str = MEMORY) -> Resolved:
+    """Every `auto` of `options` decided for data of `shape` in `mode`."""
+    check_mode(options, mode)
+    resolved = Resolved(options)
+    shaped = shaped_defaults(shape)
+    if mode == STREAM:
+        shaped["ensemble"] = 1
+    linear = options.model in LINEAR_MODELS
+    for name, value in shaped.items():
+        if getattr(options, name) == AUTO and (not linear or not OPTIONS[name].network):
+            resolved.chosen[name] = value
+    resolved.chosen["loss"] = _loss(options) if options.loss == AUTO and not linear else None
+    resolved.chosen = {k: v for k, v in resolved.chosen.items() if v is not None}
+    resolved.options = replace(options, **resolved.chosen)
+    _resolve_validation(resolved, shape, mode)
+    _resolve_rest(resolved, mode)
+    _unused_notices(resolved, mode)
+    return resolved
+
+
+def _loss(options: TrainOptions) -> str:
+    """asymmetric; bce with pos_weight or a fixed threshold (ASL shifts probabilities up,
+    which a tuned threshold absorbs and a fixed one does not); focal with focal_gamma."""
+    params = dict(options.loss_options)
+    fixed = options.decision == "fixed" or (options.decision == AUTO
+                                            and options.threshold != AUTO)
+    if options.pos_weight is not None or fixed:
+        return "bce"
+    return "focal" if "focal_gamma" in params else "asymmetric"
+
+
+def _resolve_validation(resolved: Resolved, shape: DataShape, mode: str) -> None:
+    options = resolved.options
+    ensemble = options.ensemble if options.ensemble != AUTO else 1
+    explicit = [n for n in ("validation_split", "validation_strategy")
+                if getattr(options, n) != AUTO]
+    if ensemble > 1 and explicit:
+        what = ", ".join(f"{flag_of(n)} {getattr(options, n)}" for n in explicit)
+        if "ensemble" not in resolved.chosen:
+            raise ConfigError(f"--ensemble {ensemble} validates each network on its own "
+                              f"fold; {what} applies to one network (--ensemble 1)")
+        resolved.notices.append(f"{what} not used: the {ensemble} cross-fitted networks "
+                                "validate on their folds (--ensemble 1 uses it)")
+    split = VALIDATION_SPLIT if options.validation_split == AUTO else options.validation_split
+    if options.validation_split == AUTO and ensemble == 1 \
+            and int(shape.n_rows * split) < 1 and mode != STREAM:
+        split = 0.0
+        resolved.notices.append(f"{shape.n_rows} rows: too few to hold any out, so no early "
+                                "stopping and a fixed 0.5 threshold")
+    strategy = options.validation_strategy
+    if strategy == AUTO:
+        strategy = "random" if mode == STREAM else "stratified"
+    resolved.options = replace(resolved.options, validation_split=split,
+                               validation_strategy=strategy)
+
+
+def _resolve_rest(resolved: Resolved, mode: str) -> None:
+    options = resolved.options
+    decision = options.decision
+    if decision == AUTO and options.threshold != AUTO:
+        decision = "fixed"
+    elif decision == AUTO and options.top_k != AUTO:
+        decision = "top_k"
+    threshold = 0.5 if options.threshold == AUTO and decision == "fixed" else options.threshold
+    resolved.options = replace(options, decision=decision, threshold=threshold)
+
+
+def _unused_notices(resolved: Resolved, mode: str) -> None:
+    options = resolved.options
+    given = options.explicit()
+    if options.model in LINEAR_MODELS:
+        unused = [flag_of(n) for n in given if OPTIONS[n].network and n != "seed"]
+        if unused:
+            resolved.notices.append(f"--model {options.model} does not use "
+                                    f"{', '.join(unused)} (network options)")
+    if "n_jobs" in given and (options.ensemble == 1 or mode == DISTRIBUTED):
+        why = ("the networks train one after another, each over every process"
+               if mode == DISTRIBUTED else "one network trains in this process")
+        resolved.notices.append(f"--jobs {options.n_jobs} not used: {why}")
+    if options.hidden == () and "dropout" in given:
+        resolved.notices.append("--dropout not used: the network has no hidden layer")
 
 
 def describe(shape: DataShape, chosen: dict[str, Any]) -> str:
@@ -79,3 +207,7 @@ def _show(value: Any) -> str:
     if isinstance(value, tuple):
         return ",".join(str(v) for v in value) or "none"
     return str(value)
+
+
+__all__ = ["DEFAULTS", "DataShape", "Resolved", "data_shape", "describe", "resolve",
+           "shaped_defaults"]

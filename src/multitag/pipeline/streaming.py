@@ -6,98 +6,106 @@ value per column for sparse input, mean and standard deviation for dense; NaN fi
 column mean) and the validation rows. A row is held out for validation by a fixed rule: a hash
 of its position and the seed below a cut, so the same rows are held out in every pass; at most
 `max_valid_rows` are (the ones with the smallest hashes), and they are kept in memory. Then each
-epoch reads the chunks in an order shuffled with the seed, shuffles the rows inside each chunk,
-and feeds batches to the ordinary `Trainer` (early stopping on the validation loss); the
-decision rule is tuned on the validation rows. Memory: a chunk, the validation rows, the network.
+epoch reads the chunks in an order shuffled with the seed and shuffles the rows inside each
+(`StreamBatches`); the network itself is trained exactly as in memory
+(`multitag.pipeline.members.train_network`), and the decision rule is tuned on the validation
+rows. Memory: a chunk, the validation rows, the network.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-import torch
 
-from multitag.data.chunks import DEFAULT_CHUNK_ROWS, ChunkedFile
+from multitag.data.chunks import ChunkedFile
 from multitag.data.dataset import Dataset
-from multitag.data.registry import ReaderOptions
 from multitag.exceptions import ConfigError, DataFormatError
+from multitag.features.statistics import FeatureMoments
+from multitag.options import AUTO, TrainOptions
+from multitag.pipeline.defaults import VALIDATION_SPLIT, DataShape
+from multitag.pipeline.inputs import Prepared, constant_label_notices
+from multitag.pipeline.members import (
+    Networks,
+    NetworkSpec,
+    held_out_scores,
+    loss_spec,
+    train_network,
+    trainer_config,
+)
+from multitag.training.batches import row_hash
 
 MAX_VALID_ROWS = 20_000
-_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
-def row_hash(rows: np.ndarray, seed: int) -> np.ndarray:
-    """A well-mixed 64-bit hash of each row position (splitmix64), the same in every pass."""
-    with np.errstate(over="ignore"):
-        z = rows.astype(np.uint64) + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return (z ^ (z >> np.uint64(31))) & _MASK64
+@dataclass
+class StreamPlan:
+    """How a streamed run reads its file: the chunks, the hash cut of the validation rows,
+    the validation rows themselves (preprocessed, in memory) and the training rows' count."""
+
+    chunks: ChunkedFile
+    valid_cut: np.uint64 | None
+    X_valid: Any
+    Y_valid: np.ndarray | None
+    n_train_rows: int
+    train_counts: np.ndarray
+    max_valid_rows: int
 
 
-class FeatureMoments:
-    """Column statistics merged chunk by chunk (Chan et al.'s parallel variance for dense X)."""
+def prepare_stream(chunks: ChunkedFile, options: TrainOptions, callbacks: Sequence[Any] = (),
+                   max_valid_rows: int = MAX_VALID_ROWS) -> Prepared:
+    """One pass over `chunks`: the fitted preprocessor, the data's shape and label counts, and
+    the validation rows (callbacks' `on_pass_chunk(rows)` and `on_pass_end()` follow it)."""
+    from multitag.pipeline.members import announce
 
-    def __init__(self, n_features: int, sparse: bool) -> None:
-        self.sparse = sparse
-        self.n = 0
-        self.known = np.zeros(n_features)  # non-NaN values per column
-        self.mean = np.zeros(n_features)
-        self.m2 = np.zeros(n_features)
-        self.total = np.zeros(n_features)  # sparse: sum of non-NaN values
-        self.peak = np.zeros(n_features)  # sparse: largest absolute value
+    split = VALIDATION_SPLIT if options.validation_split == AUTO else options.validation_split
+    found = first_pass(chunks, split, options.seed, max_valid_rows,
+                       lambda rows: announce(callbacks, "on_pass_chunk", rows))
+    announce(callbacks, "on_pass_end")
+    _check_rows(found, split, chunks)
+    preprocessor = found.moments.preprocessor(found.feature_names, options.scale)
+    valid = found.valid
+    valid_counts = (np.asarray(valid.Y.sum(axis=0)).ravel().astype(np.int64)
+                    if valid is not None else np.zeros_like(found.label_counts))
+    plan = StreamPlan(
+        chunks, found.valid_cut if valid is not None else None,
+        preprocessor.transform(valid) if valid is not None else None,
+        valid.Y_dense() if valid is not None else None,
+        found.n_rows - (valid.n_samples if valid is not None else 0),
+        found.label_counts - valid_counts, max_valid_rows)
+    notices = [*preprocessor.notices_, *constant_label_notices(
+        found.label_names, found.label_counts, found.n_rows)]
+    return Prepared(preprocessor, found.label_names, found.feature_names,
+                    found.shape(preprocessor.n_features_out_), found.label_counts,
+                    stream=plan, notices=notices)
 
-    def add(self, X: Any) -> None:
-        self.n += X.shape[0]
-        if self.sparse:
-            X = sp.csr_matrix(X)
-            nan = np.isnan(X.data)
-            d = X.shape[1]
-            self.known += X.shape[0] - np.bincount(X.indices[nan], minlength=d)
-            values = np.where(nan, 0.0, np.abs(X.data))
-            peak = np.zeros(d)
-            np.maximum.at(peak, X.indices, values)
-            self.peak = np.maximum(self.peak, peak)
-            self.total += np.bincount(X.indices, weights=np.where(nan, 0.0, X.data), minlength=d)
-            return
-        X = np.asarray(X, dtype=np.float64)
-        count = (~np.isnan(X)).sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(count > 0, np.nansum(X, axis=0) / np.maximum(count, 1), 0.0)
-        m2 = np.nansum((X - mean) ** 2, axis=0)
-        both = self.known + count
-        delta = mean - self.mean
-        with np.errstate(invalid="ignore", divide="ignore"):
-            share = np.where(both > 0, count / np.maximum(both, 1), 0.0)
-        self.mean = self.mean + delta * share
-        self.m2 = self.m2 + m2 + delta**2 * self.known * share
-        self.known = both
 
-    def preprocessor(self, feature_names: list[str]) -> Any:
-        """The fitted Preprocessor these statistics give (NaN filled with the column mean)."""
-        from multitag.features.preprocessor import preprocessor_from_statistics
+def fit_stream(prepared: Prepared, spec: NetworkSpec) -> Networks:
+    """One network on batches read from the file every epoch."""
+    from multitag.training.batches import StreamBatches
 
-        n_missing = int(self.n * len(feature_names) - self.known.sum()) if not self.sparse \
-            else int((self.n - self.known).sum())
-        notices = (f"imputed {n_missing} missing values with the training mean",) \
-            if n_missing else ()
-        if self.sparse:
-            fill = np.where((self.known > 0) & (self.known < self.n),
-                            self.total / np.maximum(self.known, 1), 0.0)
-            peak = np.where(self.known < self.n, np.maximum(self.peak, np.abs(fill)), self.peak)
-            return preprocessor_from_statistics(
-                feature_names, sparse_input=True, center=None, spread=peak, fill=fill,
-                notices=notices)
-        std = np.sqrt(self.m2 / max(self.n, 1))
-        return preprocessor_from_statistics(
-            feature_names, sparse_input=False, center=self.mean, spread=std, fill=self.mean,
-            notices=notices)
+    plan = prepared.stream
+    options = spec.options
+    source = StreamBatches(plan.chunks, prepared.preprocessor, options.seed, plan.valid_cut,
+                           plan.n_train_rows, len(prepared.label_names))
+    valid = (plan.X_valid, plan.Y_valid) if plan.valid_cut is not None else None
+    positives = (plan.train_counts, plan.n_train_rows)
+    network, result = train_network(spec, source, valid, options.seed, positives)
+    Y_held = plan.Y_valid if valid is not None else np.zeros((0, spec.n_labels))
+    P_held = held_out_scores(network, plan.X_valid) if valid is not None else Y_held
+    config = trainer_config(options, options.seed, valid is not None, loss_spec(options,
+                                                                               *positives))
+    return Networks(network, result, [result], Y_held, P_held, config.to_dict())
+
+
+def stream_training_info(prepared: Prepared) -> dict[str, Any]:
+    """What model.json records of a streamed run."""
+    plan = prepared.stream
+    return {"chunk_rows": plan.chunks.chunk_rows, "max_valid_rows": plan.max_valid_rows,
+            "n_valid_rows": prepared.n_rows - plan.n_train_rows}
 
 
 @dataclass
@@ -115,8 +123,6 @@ class FirstPass:
 
     def shape(self, n_features_out: int) -> Any:
         """The data's shape for the `auto` settings (dense input counts as fully dense)."""
-        from multitag.pipeline.defaults import DataShape
-
         cells = max(self.n_rows * n_features_out, 1)
         density = self.nonzeros / cells if self.moments.sparse else 1.0
         return DataShape(self.n_rows, n_features_out, len(self.label_names), density)
@@ -145,6 +151,8 @@ def first_pass(chunks: ChunkedFile, validation_split: float, seed: int,
         n_rows += chunk.n_samples
         if on_chunk is not None:
             on_chunk(chunk.n_samples)
+    if first is None:
+        raise DataFormatError("no data rows to train on", path=chunks.path)
     valid, cut = _valid_rows(parts, cut, max_valid_rows)
     return FirstPass(n_rows, counts, moments, list(first.feature_names),
                      list(first.label_names), valid, cut, nonzeros)
@@ -179,7 +187,6 @@ def _valid_rows(parts: list[tuple[np.ndarray, Dataset]], cut: np.uint64,
 
 
 def _concat(parts: list[tuple[np.ndarray, Dataset]]) -> tuple[np.ndarray, Dataset]:
-    from dataclasses import replace
 
     hashes = np.concatenate([h for h, _ in parts])
     sets = [d for _, d in parts]
@@ -192,211 +199,12 @@ def _concat(parts: list[tuple[np.ndarray, Dataset]]) -> tuple[np.ndarray, Datase
     return hashes, data
 
 
-class StreamBatches:
-    """Training batches read from the file each epoch: chunks in a seeded shuffled order,
-    validation rows left out, rows shuffled within each chunk (the Trainer's data source)."""
 
-    def __init__(self, chunks: ChunkedFile, preprocessor: Any, seed: int,
-                 valid_cut: np.uint64 | None, n_rows: int, n_labels: int) -> None:
-        from multitag.training.trainer import DENSE_BATCH_MAX_FEATURES
-
-        self.chunks = chunks
-        self.preprocessor = preprocessor
-        self.seed = seed
-        self.valid_cut = valid_cut
-        self.n_rows, self.n_labels = n_rows, n_labels
-        # The Trainer builds its loss from `Y`; streamed, only the label count is known here
-        # (an 'auto' pos_weight was already turned into numbers from the first pass's counts).
-        self.Y = np.zeros((0, n_labels), dtype=np.float32)
-        self.dense_batches = (not preprocessor.sparse_input_
-                              or preprocessor.n_features_out_ <= DENSE_BATCH_MAX_FEATURES)
-
-    def batches(self, size: int, generator: torch.Generator | None,
-                shuffle: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        from multitag.training.trainer import _TensorData
-
-        if shuffle and generator is not None:
-            rng = np.random.default_rng(int(torch.randint(2**31, (1,), generator=generator)))
-            order = self.chunks.chunk_order(rng)
-        else:
-            order = list(range(len(self.chunks.pieces or [])))
-        for start, chunk in self.chunks.chunks(order):
-            chunk = self._training_rows(start, chunk)
-            if chunk is None:
-                continue
-            data = _TensorData(self.preprocessor.transform(chunk), chunk.Y_dense())
-            yield from data.batches(size, generator, shuffle)
-
-    def _training_rows(self, start: int, chunk: Dataset) -> Dataset | None:
-        if self.valid_cut is None:
-            return chunk
-        hashes = row_hash(np.arange(start, start + chunk.n_samples), self.seed)
-        keep = np.flatnonzero(hashes > self.valid_cut)
-        if keep.size == chunk.n_samples:
-            return chunk
-        return chunk.subset(keep) if keep.size else None
-
-
-@dataclass(frozen=True)
-class StreamSettings:
-    """How to stream: rows a chunk, and the most validation rows kept in memory."""
-
-    chunk_rows: int = DEFAULT_CHUNK_ROWS
-    max_valid_rows: int = MAX_VALID_ROWS
-
-
-def train_stream(path: str | Path, reader: ReaderOptions | None, options: Any,
-                 settings: StreamSettings = StreamSettings(), callbacks: Sequence[Any] = (),
-                 on_chunk: Callable[[int], None] | None = None,
-                 on_pass_end: Callable[[], None] | None = None) -> Any:
-    """Train like `workflow.train_model`, reading `path` in chunks; returns a TrainOutcome.
-    `on_chunk(rows)` is called during the first pass, `on_pass_end()` after it."""
-    from multitag.pipeline.defaults import describe
-    from multitag.pipeline.fit import TrainOutcome
-
-    options = _single_network(options)
-    started = time.perf_counter()
-    chunks = ChunkedFile(path, reader, settings.chunk_rows)
-    found = first_pass(chunks, options.validation_split, options.seed,
-                       settings.max_valid_rows, on_chunk)
-    if on_pass_end is not None:
-        on_pass_end()
-    _check_rows(found, options, chunks.path)
-    preprocessor = found.moments.preprocessor(found.feature_names)
-    shape = found.shape(preprocessor.n_features_out_)
-    options, chosen = options.resolve(shape)
-    options = options.with_label_names(found.label_names)
-    n_valid = found.valid.n_samples if found.valid is not None else 0
-    source = StreamBatches(chunks, preprocessor, options.seed,
-                           found.valid_cut if n_valid else None, found.n_rows - n_valid,
-                           len(found.label_names))
-    module, result, rule = _fit(source, preprocessor, found, options, callbacks)
-    bundle = _bundle(preprocessor, module, rule, found, options, result, settings)
-    notices = [*preprocessor.notices_, *_label_notices(found)]
-    if chosen:
-        notices.append(describe(shape, chosen))
-    return TrainOutcome(bundle=bundle, fit_seconds=time.perf_counter() - started,
-                        threads=result.threads, stopped_early=result.stopped_early,
-                        best_epoch=result.best_epoch, notices=notices)
-
-
-def _single_network(options: Any) -> Any:
-    """Streaming trains one network: `ensemble` auto means 1, more is an error; with no
-    cross-fitting, `decision` auto means one global threshold (as for one network in memory)."""
-    from dataclasses import replace
-
-    from multitag.pipeline.fit import AUTO
-
-    if options.model != "mlp":
-        raise ConfigError(f"--stream trains the network (--model mlp); got --model "
-                          f"{options.model} (train it without --stream)")
-    if options.decision == AUTO:
-        options = replace(options, decision="global")
-    if options.ensemble == AUTO:
-        return replace(options, ensemble=1)
-    if options.ensemble != 1:
-        raise ConfigError(f"--stream trains one network; got --ensemble {options.ensemble} "
-                          "(use --ensemble 1, or train without --stream)")
-    return options
-
-
-def _check_rows(found: FirstPass, options: Any, path: Path) -> None:
+def _check_rows(found: FirstPass, split: float, chunks: ChunkedFile) -> None:
     if not found.label_names:
-        raise DataFormatError("no label columns were found", path=path)
+        raise DataFormatError("no label columns were found", path=chunks.path)
     n_valid = found.valid.n_samples if found.valid is not None else 0
-    if options.validation_split > 0 and (n_valid < 1 or found.n_rows - n_valid < 1):
+    if split > 0 and (n_valid < 1 or found.n_rows - n_valid < 1):
         raise DataFormatError(
-            f"{found.n_rows} rows: too few for a validation split of "
-            f"{options.validation_split:g}", path=path)
-
-
-def _fit(source: StreamBatches, preprocessor: Any, found: FirstPass, options: Any,
-         callbacks: Sequence[Any]) -> tuple[Any, Any, Any]:
-    """One network trained like `MultiLabelMLP._fit_member`, on streamed batches."""
-    from multitag.estimator import objective_scorer, pin_constant_labels
-    from multitag.models.mlp import MLP
-    from multitag.training.config import TrainConfig
-    from multitag.training.trainer import Trainer
-
-    valid = found.valid
-    torch.manual_seed(options.seed)
-    module = MLP(preprocessor.n_features_out_, len(found.label_names), tuple(options.hidden),
-                 options.dropout, linear_skip=bool(options.linear_skip))
-    config = TrainConfig(
-        epochs=options.epochs, batch_size=options.batch_size,
-        learning_rate=options.learning_rate, optimizer=options.optimizer,
-        weight_decay=options.weight_decay, lr_schedule=options.lr_schedule,
-        early_stopping_patience=options.early_stopping_patience if valid is not None else None,
-        seed=options.seed, threads=options.threads, loss=_loss_spec(options, found),
-        monitor="score" if options.early_stopping_monitor == "objective" else "loss")
-    X_valid = preprocessor.transform(valid) if valid is not None else None
-    Y_valid = valid.Y_dense() if valid is not None else None
-    scorer = objective_scorer(options.objective) if config.monitor == "score" else None
-    result = Trainer(config, callbacks, scorer).fit(module, source, None, X_valid, Y_valid)
-    counts, n = found.label_counts, found.n_rows
-    pin_constant_labels(module, np.vstack([counts == n, counts > 0]))  # its any/all rows
-    return module, result, _decision_rule(module, options, X_valid, Y_valid)
-
-
-def _loss_spec(options: Any, found: FirstPass) -> Any:
-    """The loss; `pos_weight='auto'` from the label counts of the training rows (the first
-    pass counted them: the Trainer never sees all labels at once)."""
-    from multitag.models.losses import auto_pos_weight, loss_spec_from
-
-    extra = dict(options.loss_options)
-    if options.pos_weight != "auto":
-        return loss_spec_from(options.loss, options.pos_weight, **extra)
-    counts = found.label_counts.astype(np.float64)
-    n_train = found.n_rows
-    if found.valid is not None:
-        counts = counts - np.asarray(found.valid.Y.sum(axis=0)).ravel()
-        n_train -= found.valid.n_samples
-    summary = _LabelCounts(counts, n_train)
-    return loss_spec_from(options.loss, tuple(float(w) for w in auto_pos_weight(summary)),
-                          **extra)
-
-
-class _LabelCounts:
-    """Stands in for a label matrix where only its column sums and row count are needed."""
-
-    def __init__(self, counts: np.ndarray, n_rows: int) -> None:
-        self.counts = counts
-        self.shape = (n_rows, len(counts))
-
-    def sum(self, axis: int = 0) -> np.ndarray:
-        return self.counts
-
-
-def _decision_rule(module: Any, options: Any, X_valid: Any, Y_valid: Any) -> Any:
-    from multitag.decision.rules import make_rule
-    from multitag.models.inference import predict_scores
-
-    if X_valid is None or options.decision == "fixed":
-        return make_rule("fixed", threshold=0.5)
-    params = {"objective": options.objective} if options.decision in ("global", "per_label") \
-        else {}
-    return make_rule(options.decision, **params).fit(Y_valid, predict_scores(module, X_valid))
-
-
-def _bundle(preprocessor: Any, module: Any, rule: Any, found: FirstPass, options: Any,
-            result: Any, settings: StreamSettings) -> Any:
-    from multitag.bundle.directory import ModelBundle
-
-    architecture = {"type": "mlp", "n_features": int(preprocessor.n_features_out_),
-                    "n_labels": len(found.label_names), "hidden": list(options.hidden),
-                    "dropout": options.dropout, "linear_skip": options.linear_skip,
-                    "members": 1}
-    n_valid = found.valid.n_samples if found.valid is not None else 0
-    training = {**asdict(options), "n_train_rows": found.n_rows - n_valid,
-                "pos_weight_used": result.pos_weight,
-                "stream": {**asdict(settings), "n_valid_rows": n_valid}}
-    return ModelBundle(preprocessor=preprocessor, module=module, decision_rule=rule,
-                       label_names=list(found.label_names),
-                       feature_names=list(found.feature_names), architecture=architecture,
-                       training=training, history=result.history)
-
-
-def _label_notices(found: FirstPass) -> list[str]:
-    from multitag.pipeline.fit import constant_label_notices
-
-    return constant_label_notices(found.label_names, found.label_counts, found.n_rows)
+            f"{found.n_rows} rows: too few for a validation split of {split:g}",
+            path=chunks.path)

@@ -56,7 +56,7 @@ def build_report(bundle: ModelBundle, data: Dataset, out_dir: str | Path, *,
     """Evaluate `bundle` on `data` and write the report into `out_dir` (replacing a previous
     report there). Raises `DataFormatError` if the labels differ from the model's and
     `ConfigError` if `out_dir` holds anything but a previous report."""
-    from multitag.pipeline.fit import evaluate_model
+    from multitag.pipeline.evaluate import evaluate_model
 
     target = Path(os.path.abspath(out_dir))  # "." and "x/.." name a real parent and name
     check_replaceable(target, REPORT_FILES, "multitag report")

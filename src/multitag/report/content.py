@@ -10,7 +10,8 @@ import numpy as np
 
 from multitag.bundle.directory import ModelBundle
 from multitag.data.dataset import Dataset
-from multitag.metrics.evaluation import LOWER_IS_BETTER, Report, report_rows
+from multitag.metrics.evaluation import Report, report_rows
+from multitag.metrics.names import LOWER_IS_BETTER
 from multitag.report.document import Bullets, Document, Image, Paragraph, Section, Table
 
 

@@ -12,7 +12,7 @@ annotations at run time, and the request types are built per model inside `creat
 
 import asyncio
 import json
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any
 
 import numpy as np
 
@@ -21,183 +21,33 @@ from multitag.bundle.directory import ModelBundle
 from multitag.exceptions import ConfigError, MultitagError
 from multitag.serving.errors import body_problem, shown_names
 from multitag.serving.limits import BodyLimit
+from multitag.serving.schema import (
+    ERRORS,
+    HealthResponse,
+    LabelsResponse,
+    PredictResponse,
+    Spec,
+    request_type,
+)
 
 try:
     from fastapi import Body, FastAPI, Request
     from fastapi.concurrency import run_in_threadpool
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, Response
-    from pydantic import (
-        BaseModel,
-        BeforeValidator,
-        ConfigDict,
-        Discriminator,
-        Field,
-        Tag,
-        create_model,
-    )
     from starlette.exceptions import HTTPException as StarletteHTTPException
 except ImportError as err:  # pragma: no cover - depends on the installed extras
     raise ConfigError("serving needs the `serve` extra: pip install 'multitag[serve]'") from err
 
 DEFAULT_MAX_ITEMS = 1000
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
-MAX_TEXT_CHARS = 100_000
-FEATURE_LIMIT = 1e15
-_NAMES_IN_SCHEMA = 2000
-_STRICT = ConfigDict(extra="forbid", strict=True)
-_EITHER = ConfigDict(extra="forbid", strict=True,  # top_k or threshold, never both
-                     json_schema_extra={"not": {"required": ["top_k", "threshold"]}})
-Finite = Annotated[float, Field(allow_inf_nan=False, ge=-FEATURE_LIMIT, le=FEATURE_LIMIT)]
-
-
-def _whole(value: Any) -> Any:
-    """JSON Schema counts 2.0 as an integer; so does this server (2.5 stays an error)."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-WholeNumber = Annotated[int, BeforeValidator(_whole)]
-
-
-# --------------------------------------------------------------------------- response models
-class ErrorMessage(BaseModel):
-    """A 400 or 413 answer."""
-
-    detail: str
-
-
-class ErrorItem(BaseModel):
-    """One problem of a 422 answer: where (`loc`), what (`msg`) and its kind (`type`)."""
-
-    loc: list[str | int]
-    msg: str
-    type: str
-
-
-class ValidationErrors(BaseModel):
-    """A 422 answer."""
-
-    detail: list[ErrorItem]
-
-
-class Prediction(BaseModel):
-    """One item's predicted label names and, if asked for, every label's probability."""
-
-    labels: list[str]
-    probabilities: dict[str, float] | None = None
-
-
-class PredictResponse(BaseModel):
-    predictions: list[Prediction]
-
-
-class LabelsResponse(BaseModel):
-    labels: list[str]
-
-
-class HealthResponse(BaseModel):
-    status: Literal["ok"]
-    multitag_version: str
-    n_features: int
-    n_labels: int
-    text: bool
-
-
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorMessage, "description": "The body is not readable JSON."},
-    413: {"model": ErrorMessage, "description": "The body is larger than the server's limit."},
-    422: {"model": ValidationErrors, "description": "The JSON does not match the request "
-          "schema, or the values cannot be used (`detail` names each problem and where)."},
-}
-
-
-# --------------------------------------------------------------------------- request models
-class _Spec:
-    """What a request for this model must hold."""
-
-    def __init__(self, bundle: ModelBundle, max_items: int) -> None:
-        pre = bundle.preprocessor
-        self.names = list(bundle.feature_names)
-        self.index = {n: i for i, n in enumerate(self.names)}
-        self.text = getattr(pre, "text_", None) is not None
-        self.sparse = bool(getattr(pre, "sparse_input_", False))
-        self.imputes = getattr(pre, "fill_", None) is not None
-        self.n_labels = len(bundle.label_names)
-        self.max_items = max_items
-
-
-def _features_type(spec: _Spec) -> Any:
-    n = len(spec.names)
-    as_list = Annotated[list[Finite], Field(min_length=n, max_length=n)]
-    extra = {"propertyNames": {"enum": spec.names}} if n <= _NAMES_IN_SCHEMA else None
-    fills = spec.sparse or spec.imputes
-    as_dict = Annotated[dict[str, Finite], Field(min_length=0 if fills else n, max_length=n,
-                                                 json_schema_extra=extra)]
-    return Annotated[
-        Union[Annotated[as_list, Tag("list")], Annotated[as_dict, Tag("dict")]],  # noqa: UP007
-        Discriminator(_list_or_dict, custom_error_type="features_type",
-                      custom_error_message=f"`features` must be a list of {n} numbers or an "
-                                           "object {feature name: number}"),
-    ]
-
-
-def _list_or_dict(value: Any) -> str | None:
-    if isinstance(value, list):
-        return "list"
-    return "dict" if isinstance(value, dict) else None
-
-
-def _item_fields(spec: _Spec) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
-    if spec.names:
-        absent = ("absent names count as 0" if spec.sparse else
-                  "absent names are imputed with the training value" if spec.imputes else
-                  "every name is required")
-        fields["features"] = (_features_type(spec), Field(
-            description=f"{len(spec.names)} numbers in training order, or {{name: number}} "
-                        f"({absent})"))
-    if spec.text:
-        fields["text"] = (str, Field(max_length=MAX_TEXT_CHARS,
-                                     description="The document (TF-IDF as at training)."))
-    return fields
-
-
-def _option_fields(spec: _Spec) -> dict[str, Any]:
-    return {
-        "top_k": (WholeNumber, Field(None, ge=1, le=spec.n_labels, description=(
-            "Predict the K most probable labels instead of the saved rule."))),
-        "threshold": (float, Field(None, ge=0.0, le=1.0, allow_inf_nan=False, description=(
-            "One threshold for every label instead of the saved rule."))),
-        "proba": (bool, Field(False, description="Also return every label's probability.")),
-    }
-
-
-def _request_type(spec: _Spec) -> Any:
-    item = create_model("Item", __config__=_STRICT, **_item_fields(spec))
-    single = create_model("SingleRequest", __config__=_EITHER,
-                          **_item_fields(spec), **_option_fields(spec))
-    batch = create_model("BatchRequest", __config__=_EITHER, items=(
-        list[item], Field(min_length=1, max_length=spec.max_items)), **_option_fields(spec))
-    return Annotated[
-        Union[Annotated[single, Tag("single")], Annotated[batch, Tag("batch")]],  # noqa: UP007
-        Discriminator(_single_or_batch, custom_error_type="request_type",
-                      custom_error_message="the body must be a JSON object: one item, or "
-                                           "{\"items\": [...]} for a batch"),
-    ]
-
-
-def _single_or_batch(value: Any) -> str | None:
-    if isinstance(value, dict):
-        return "batch" if "items" in value else "single"
-    return "batch" if isinstance(getattr(value, "items", None), list) else (
-        "single" if isinstance(value, BaseModel) else None)
 
 
 # --------------------------------------------------------------------------- prediction
 class _Predictor:
     """Turns validated requests into the model's answers (runs in a worker thread)."""
 
-    def __init__(self, bundle: ModelBundle, spec: _Spec) -> None:
+    def __init__(self, bundle: ModelBundle, spec: Spec) -> None:
         self.bundle = bundle
         self.spec = spec
         self.labels = np.asarray(bundle.label_names, dtype=object)
@@ -337,25 +187,25 @@ def create_app(bundle: ModelBundle, max_items: int = DEFAULT_MAX_ITEMS,
     if max_items < 1 or max_body_bytes < 1:
         raise ConfigError(f"`max_items` and `max_body_bytes` must be positive; got "
                           f"{max_items} and {max_body_bytes}")
-    spec = _Spec(bundle, max_items)
+    spec = Spec(bundle, max_items)
     batcher = _Batcher(_Predictor(bundle, spec))
-    request_type = _request_type(spec)
+    body_type = request_type(spec)
     app = FastAPI(title="multitag", version=__version__,
                   description=_description(bundle, spec, max_body_bytes))
 
-    async def predict(body: Annotated[request_type, Body()]) -> Response:  # type: ignore[valid-type]
+    async def predict(body: Annotated[body_type, Body()]) -> Response:  # type: ignore[valid-type]
         """Label names (and optionally probabilities) for one item or a batch of items."""
         return Response(await batcher.submit(body), media_type="application/json")
 
     app.post("/predict", response_model=PredictResponse, response_model_exclude_none=True,
-             responses=_ERRORS)(predict)
+             responses=ERRORS)(predict)
     _add_info_routes(app, bundle, spec)
     _add_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app
 
 
-def _description(bundle: ModelBundle, spec: _Spec, max_body_bytes: int) -> str:
+def _description(bundle: ModelBundle, spec: Spec, max_body_bytes: int) -> str:
     inputs = [f"{len(spec.names)} numeric features"] if spec.names else []
     inputs += ["a text"] if spec.text else []
     return (f"Multi-label predictions of a multitag model: {len(bundle.label_names)} labels from "
@@ -363,7 +213,7 @@ def _description(bundle: ModelBundle, spec: _Spec, max_body_bytes: int) -> str:
             f"request and {max_body_bytes:,} bytes per body.")
 
 
-def _add_info_routes(app: FastAPI, bundle: ModelBundle, spec: _Spec) -> None:
+def _add_info_routes(app: FastAPI, bundle: ModelBundle, spec: Spec) -> None:
     labels = LabelsResponse(labels=list(bundle.label_names))
     health = HealthResponse(status="ok", multitag_version=__version__,
                             n_features=len(spec.names), n_labels=len(bundle.label_names),

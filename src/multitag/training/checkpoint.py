@@ -34,6 +34,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
+from multitag.data.dataset import data_fingerprint
 from multitag.exceptions import CheckpointError, TrainingInterrupted
 from multitag.fileio import plain_json
 from multitag.training.trainer import Callback, Trainer, TrainState
@@ -218,7 +219,7 @@ def describe_run(trainer: Trainer, state: TrainState, run_info: dict[str, Any]) 
     """What must match for a resume: configuration, run description, data, network shapes."""
     return {
         "config": plain_json(trainer.config.to_dict()), "run": plain_json(run_info),
-        "data_fingerprint": data_fingerprint(state),
+        "data_fingerprint": _fingerprint(state),
         "parameters": {k: list(v.shape) for k, v in state.module.state_dict().items()},
     }
 
@@ -253,23 +254,16 @@ def _compare(snapshot: Snapshot, key: str, what: str, new: dict[str, Any]) -> No
             "over")
 
 
-def data_fingerprint(state: TrainState) -> str:
-    """BLAKE2b of the training and validation arrays as the network sees them."""
-    digest = hashlib.blake2b(digest_size=16)
-    for data in (state.train, state.valid):
-        if data is None:
-            digest.update(b"none")
-            continue
-        if not hasattr(data, "sparse"):  # a streamed source: its size, not its contents
-            digest.update(f"{type(data).__name__}:{data.n_rows}:{data.n_labels}".encode())
-            continue
-        arrays = ([data.X.indptr, data.X.indices, data.X.data] if data.sparse
-                  else [data.X.numpy()]) + [data.Y.numpy()]
-        for array in arrays:
-            array = np.ascontiguousarray(array)
-            digest.update(f"{array.dtype}{array.shape}".encode())
-            digest.update(memoryview(array).cast("B"))
-    return digest.hexdigest()
+def _fingerprint(state: TrainState) -> dict[str, Any]:
+    """The training and validation rows as the network sees them (a streamed source: its
+    size, not its contents)."""
+    parts = {}
+    for name, data in (("train", state.train), ("valid", state.valid)):
+        if data is None or not hasattr(data, "X"):
+            parts[name] = None if data is None else f"{type(data).__name__}:{data.n_rows}"
+        else:
+            parts[name] = data_fingerprint(data.X, data.Y)
+    return parts
 
 
 # -- files -----------------------------------------------------------------------------------

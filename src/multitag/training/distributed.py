@@ -22,13 +22,13 @@ is 1.2-1.35x faster in one process; the differences are within this machine's no
 Validation loss is summed over contiguous slices of the validation rows, one per rank, and
 all-reduced; the validation objective (early stopping on micro-F1 etc.) is computed by every rank
 on all validation rows, identically; test predictions are gathered from contiguous slices.
-`pos_weight='auto'` is counted on all training rows before sharding. Every row counts exactly once
-(no padding with repeated rows), so the numbers do not depend on the number of processes.
+`pos_weight='auto'` is counted on all training rows by the pipeline, before sharding. Every row
+counts exactly once (no padding with repeated rows), so the numbers do not depend on the number
+of processes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,8 +42,10 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from multitag.data.dataset import data_fingerprint
 from multitag.exceptions import ConfigError, MultitagError, TrainingError
-from multitag.training.trainer import Trainer, _TensorData, choose_threads
+from multitag.training.batches import TensorData
+from multitag.training.trainer import Trainer, choose_threads
 
 _ENV = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 DEFAULT_TIMEOUT_SECONDS = 1800.0
@@ -140,22 +142,9 @@ def current_context() -> DistContext:
                        backend=dist.get_backend())
 
 
-def data_fingerprint(data: Any) -> dict[str, Any]:
-    """Shape, names and label counts of a Dataset: cheap, and equal on ranks that read the same
-    data."""
-    def digest(values: Any) -> str:
-        return hashlib.sha256("\x1f".join(map(str, values)).encode()).hexdigest()[:16]
-
-    label_counts = np.asarray(data.Y.sum(axis=0)).ravel().astype(np.int64)
-    return {"rows": int(data.n_samples), "features": int(data.n_features),
-            "labels": int(data.n_labels), "label_names": digest(data.label_names),
-            "feature_names": digest(data.feature_names),
-            "label_counts": digest(label_counts.tolist())}
-
-
 def check_same_data(ctx: DistContext, data: Any, what: str) -> None:
     """Fail on every rank, with the differing fields, if the ranks did not read the same data."""
-    mine = data_fingerprint(data)
+    mine = data_fingerprint(data.X, data.Y, data.feature_names, data.label_names)
     everyone: list[Any] = [None] * ctx.world_size
     dist.all_gather_object(everyone, mine)
     differing = sorted({key for other in everyone for key in mine if other[key] != mine[key]})
@@ -190,12 +179,13 @@ def predict_proba_gathered(ctx: DistContext, bundle: Any, data: Any) -> np.ndarr
 class DistributedTrainer(Trainer):
     """A `Trainer` whose steps average gradients over the process group (see module doc)."""
 
+    distributed = True  # its networks take turns: each one runs on every process
+
     def fit(self, module: nn.Module, X: Any, Y: Any, X_valid: Any = None,
             Y_valid: Any = None) -> Any:
         """Train on this rank's shard of (X, Y); X and Y are all training rows."""
         self.ctx = current_context()
         self.n_global = int(X.shape[0])
-        self._global_pos_weight(Y)
         for tensor in module.state_dict().values():
             dist.broadcast(tensor, src=0)
         if self.config.threads is None:
@@ -207,18 +197,6 @@ class DistributedTrainer(Trainer):
             self.config = replace(self.config, threads=threads)
         own = np.arange(self.ctx.rank, self.n_global, self.ctx.world_size)
         return super().fit(module, X[own], Y[own], X_valid, Y_valid)
-
-    def _global_pos_weight(self, Y: Any) -> None:
-        """`pos_weight='auto'` counted on all training rows, not on this rank's shard."""
-        spec = getattr(self.config, "loss", None)
-        if spec is None or getattr(spec, "pos_weight", None) != "auto":
-            return
-        from dataclasses import replace
-
-        from multitag.models.losses import auto_pos_weight
-
-        weights = tuple(float(w) for w in auto_pos_weight(Y))
-        self.config = replace(self.config, loss=replace(spec, pos_weight=weights))
 
     def train_epoch(self, module, optimizer, data, generator, fast, epoch, *rest) -> float:
         """One pass over the global batches; returns the mean global batch loss."""
@@ -300,11 +278,11 @@ def _param_lists(optimizer: Any) -> list[list[torch.Tensor]]:
     return [list(group["params"]) for group in optimizer.param_groups]
 
 
-def _rows(data: _TensorData, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+def _rows(data: TensorData, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     return data.rows(index)
 
 
-def _slice(data: _TensorData, part: slice) -> _TensorData:
+def _slice(data: TensorData, part: slice) -> TensorData:
     X = data.X[part] if sp.issparse(data.X) else data.X[part].numpy()
     Y = data.Y[part] if sp.issparse(data.Y) else data.Y[part].numpy()
-    return _TensorData(X, Y)
+    return TensorData(X, Y)

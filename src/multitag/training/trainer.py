@@ -11,27 +11,23 @@ import copy
 import math
 import os
 import time
-import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from torch import nn
 
 from multitag.exceptions import ConfigError, TrainingError
 from multitag.models.losses import Loss
 from multitag.training import fast_backprop
+from multitag.training.batches import TensorData, labels_numpy
 from multitag.training.config import TrainConfig
 from multitag.training.optim import FusedAdam
 
 # Below this many multiply-adds per batch, extra threads cost more than they save.
 _SINGLE_THREAD_WORK = 50_000_000
-# Sparse inputs up to this many columns are densified one batch at a time (never the dataset):
-# a dense batch is faster than a sparse product at this width and allows the fast path.
-DENSE_BATCH_MAX_FEATURES = 20_000
 
 
 class Callback:
@@ -49,6 +45,12 @@ class Callback:
     def on_epoch_complete(self, trainer: Trainer, state: TrainState) -> None:
         """After an epoch's bookkeeping (learning rate, best weights, early stopping)."""
 
+    def on_networks_begin(self, n_networks: int, n_jobs: int) -> None:
+        """Before the networks of a run train (`n_jobs` worker processes; 1: in turn)."""
+
+    def on_networks_end(self, results: list[TrainResult], seconds: float) -> None:
+        """After every network of a run has trained."""
+
 
 @dataclass
 class TrainResult:
@@ -61,6 +63,7 @@ class TrainResult:
     stopped_early: bool = False
     fast_path: bool = False
     pos_weight: list[float] | None = None
+    device: str = "cpu"
 
 
 @dataclass
@@ -71,8 +74,8 @@ class TrainState:
     optimizer: FusedAdam
     generator: torch.Generator
     result: TrainResult
-    train: _TensorData
-    valid: _TensorData | None
+    train: TensorData
+    valid: TensorData | None
     epoch: int = 0
     best_loss: float = math.inf
     best_state: dict[str, torch.Tensor] | None = None
@@ -97,7 +100,7 @@ class Trainer:
         """Train `module` in place on (X, Y); validate on (X_valid, Y_valid) after every epoch.
 
         `X` may instead be any object with `batches(size, generator, shuffle)`, `n_rows`,
-        `n_labels` and `dense_batches` like `_TensorData` (then `Y` is None): data streamed
+        `n_labels` and `dense_batches` like `TensorData` (then `Y` is None): data streamed
         from a file, for example."""
         device = resolve_device(self.config.device)
         threads = self.config.threads or choose_threads(module, self.config.batch_size)
@@ -113,13 +116,14 @@ class Trainer:
 
     def _fit(self, module, X, Y, X_valid, Y_valid, threads) -> TrainResult:
         cfg = self.config
-        train = X if hasattr(X, "batches") else _TensorData(X, Y)  # or a streamed source
-        valid = _TensorData(X_valid, Y_valid) if X_valid is not None else None
+        train = X if hasattr(X, "batches") else TensorData(X, Y)  # or a streamed source
+        valid = TensorData(X_valid, Y_valid) if X_valid is not None else None
         loss = cfg.loss.build(train.Y)
         fast = fast_backprop.FastBackprop(module, loss) if fast_backprop.supports(
             module, train.dense_batches) and not cfg.mixed_precision else None
         result = TrainResult(threads=threads, fast_path=fast is not None,
-                             pos_weight=_as_list(getattr(loss, "pos_weight", None)))
+                             pos_weight=_as_list(getattr(loss, "pos_weight", None)),
+                             device=str(self.device))
         state = TrainState(module, make_optimizer(module, cfg),
                            torch.Generator().manual_seed(cfg.seed), result, train, valid)
         for callback in self.callbacks:
@@ -203,7 +207,7 @@ class Trainer:
         return value
 
     @staticmethod
-    def validation_loss(module: nn.Module, data: _TensorData, loss: Loss) -> float:
+    def validation_loss(module: nn.Module, data: TensorData, loss: Loss) -> float:
         """Mean training loss over the whole validation set, in evaluation mode."""
         module.eval()
         total = 0.0
@@ -215,7 +219,7 @@ class Trainer:
         return total / max(data.n_rows * data.n_labels, 1)
 
 
-    def validation_score(self, module: nn.Module, data: _TensorData) -> float:
+    def validation_score(self, module: nn.Module, data: TensorData) -> float:
         """`scorer` of the validation labels and the network's probabilities."""
         module.eval()
         with torch.inference_mode():
@@ -223,7 +227,7 @@ class Trainer:
             proba = torch.cat([torch.sigmoid(module(x.to(device))).cpu() for x, _ in
                                data.batches(8192, None, shuffle=False)])
         module.train()
-        return float(self.scorer(_labels_numpy(data.Y), proba.double().numpy()))
+        return float(self.scorer(labels_numpy(data.Y), proba.double().numpy()))
 
 
 def next_learning_rate(
@@ -279,65 +283,5 @@ def choose_threads(module: nn.Module, batch_size: int) -> int:
     return 1 if busy > cores - 0.5 else cores
 
 
-class _TensorData:
-    """Training or validation rows as torch tensors (dense) or scipy CSR matrices (sparse).
-
-    With sparse features, sparse labels stay sparse too and are densified one batch at a time
-    (200,000 rows x 5,000 labels would be 4 GB dense)."""
-
-    def __init__(self, X: Any, Y: Any) -> None:
-        self.sparse = sp.issparse(X)
-        self.X = sp.csr_matrix(X, dtype=np.float32) if self.sparse else _dense_tensor(X)
-        self.dense_batches = not self.sparse or X.shape[1] <= DENSE_BATCH_MAX_FEATURES
-        keep_sparse = self.sparse and sp.issparse(Y)
-        self.Y = sp.csr_matrix(Y, dtype=np.float32) if keep_sparse else _dense_tensor(
-            Y.toarray() if sp.issparse(Y) else Y)
-        self.n_rows, self.n_labels = self.Y.shape
-
-    def batches(
-        self, size: int, generator: torch.Generator | None, shuffle: bool
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        order = torch.randperm(self.n_rows, generator=generator) if shuffle else None
-        if not self.sparse:
-            X, Y = (self.X, self.Y) if order is None else (self.X[order], self.Y[order])
-            yield from zip(X.split(size), Y.split(size))
-            return
-        rows = np.arange(self.n_rows) if order is None else order.numpy()
-        for start in range(0, self.n_rows, size):
-            yield self.rows(rows[start:start + size])
-
-    def rows(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """The batch of rows `index` (features as the layer wants them, labels dense)."""
-        if not self.sparse:
-            tindex = torch.from_numpy(index)
-            return self.X[tindex], self.Y[tindex]
-        rows_x = self.X[index]
-        x = _dense_tensor(rows_x.toarray()) if self.dense_batches else csr_to_torch(rows_x)
-        y = (_dense_tensor(self.Y[index].toarray()) if sp.issparse(self.Y)
-             else self.Y[torch.from_numpy(index)])
-        return x, y
-
-
-def csr_to_torch(matrix: sp.csr_matrix, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """A scipy CSR matrix as a torch sparse CSR tensor (no densifying)."""
-    with warnings.catch_warnings():  # torch calls its sparse CSR support "beta" on every call
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return torch.sparse_csr_tensor(
-            torch.from_numpy(matrix.indptr.astype(np.int64)),
-            torch.from_numpy(matrix.indices.astype(np.int64)),
-            torch.from_numpy(matrix.data).to(dtype),
-            size=matrix.shape, check_invariants=False,
-        )
-
-
 def _as_list(values: torch.Tensor | None) -> list[float] | None:
     return None if values is None else [float(v) for v in values]
-
-
-def _labels_numpy(Y: Any) -> np.ndarray:
-    """Labels of a `_TensorData` (tensor or, with sparse features, CSR) as a dense array."""
-    return Y.toarray() if sp.issparse(Y) else Y.numpy()
-
-
-def _dense_tensor(values: Any) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))

@@ -12,14 +12,14 @@ from dataclasses import replace
 from multitag.data.arff.body import no_rows_error, parse_body
 from multitag.data.arff.header import parse_header
 from multitag.data.arff.reader import dataset_from_body, label_indices, text_attribute
-from multitag.data.chunks import ChunkedFile, Piece, TextChunk, TextSource
+from multitag.data.chunking import ChunkOwner, Piece, TextChunk, TextSource
 from multitag.data.dataset import Dataset
 from multitag.data.reading import check_text_start, open_binary
 from multitag.exceptions import DataFormatError
 
 
 class ArffSource(TextSource):
-    def __init__(self, owner: ChunkedFile, with_labels: bool) -> None:
+    def __init__(self, owner: ChunkOwner, with_labels: bool) -> None:
         super().__init__(owner)
         self.with_labels = with_labels
         lines, self.data_start = self._header_lines()
@@ -73,3 +73,8 @@ def _decode(raw: bytes, first: bool) -> tuple[str, bool]:
         return raw.decode("utf-8-sig" if first else "utf-8"), True
     except UnicodeDecodeError:
         return raw.decode("latin-1"), False
+
+
+def arff_source(owner: ChunkOwner, feature_names: object, with_labels: bool) -> ArffSource:
+    """The chunked reader of an ARFF file (registered with the format)."""
+    return ArffSource(owner, with_labels)

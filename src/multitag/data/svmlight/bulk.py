@@ -21,8 +21,8 @@ import numpy as np
 from multitag.data.reading import open_binary
 
 BLOCK_BYTES = 1024 * 1024
-_ALLOWED = np.zeros(256, dtype=bool)
-_ALLOWED[np.frombuffer(b"0123456789.-+eE:, \t\r\n", dtype=np.uint8)] = True
+ALLOWED = np.zeros(256, dtype=bool)
+ALLOWED[np.frombuffer(b"0123456789.-+eE:, \t\r\n", dtype=np.uint8)] = True
 _SPACED_COMMA = re.compile(rb" *, *")
 _SEPARATOR = np.zeros(256, dtype=bool)  # inside a normalised block
 _SEPARATOR[[ord(" "), ord("\n")]] = True
@@ -39,7 +39,7 @@ class BulkRows:
     label_counts: np.ndarray
 
 
-class _NotPlain(Exception):
+class NotPlain(Exception):
     """The block needs the general parser."""
 
 
@@ -57,12 +57,12 @@ def _blocks(path: Path, skip_header: bool, normalise: bool = True) -> Iterator[b
             cut = chunk.rfind(b"\n") + 1
             rest = chunk[cut:]
             if cut:
-                yield _normalise(chunk[:cut]) if normalise else chunk[:cut]
+                yield normalise_block(chunk[:cut]) if normalise else chunk[:cut]
         if rest:
-            yield _normalise(rest + b"\n") if normalise else rest + b"\n"
+            yield normalise_block(rest + b"\n") if normalise else rest + b"\n"
 
 
-def _normalise(block: bytes) -> bytes:
+def normalise_block(block: bytes) -> bytes:
     block = block.replace(b"\t", b" ").replace(b"\r", b" ")
     return _SPACED_COMMA.sub(b",", block) if b", " in block or b" ," in block else block
 
@@ -79,7 +79,7 @@ def parse_plain(path: Path, skip_header: bool) -> BulkRows | None:
             label_counts=np.zeros(n_rows, dtype=np.int32),
         )
         _fill(path, skip_header, out)
-    except (_NotPlain, ValueError):
+    except (NotPlain, ValueError):
         return None
     return out
 
@@ -88,8 +88,8 @@ def _count(path: Path, skip_header: bool) -> tuple[int, int, int]:
     """Upper bounds of rows, values and label ids (exact for plain files)."""
     rows = values = labels = 0
     for block in _blocks(path, skip_header, normalise=False):
-        if not _ALLOWED[np.frombuffer(block, dtype=np.uint8)].all():
-            raise _NotPlain
+        if not ALLOWED[np.frombuffer(block, dtype=np.uint8)].all():
+            raise NotPlain
         rows += block.count(b"\n")
         values += block.count(b":")
         labels += block.count(b",") + block.count(b"\n")
@@ -99,9 +99,9 @@ def _count(path: Path, skip_header: bool) -> tuple[int, int, int]:
 def _fill(path: Path, skip_header: bool, out: BulkRows) -> None:
     row = value = label = 0
     for block in _blocks(path, skip_header):
-        part = _parse_block(block)
-        if not _sorted_within_rows(part.indices, part.row_counts):
-            raise _NotPlain  # scikit-learn names the row
+        part = parse_block(block)
+        if not sorted_within_rows(part.indices, part.row_counts):
+            raise NotPlain  # scikit-learn names the row
         n, end = len(part.row_counts), value + len(part.indices)
         out.indices[value:end] = part.indices
         with np.errstate(over="ignore"):  # too large for float32 -> inf, an error later
@@ -122,7 +122,7 @@ class _Block:
     label_ids: np.ndarray
 
 
-def _parse_block(block: bytes) -> _Block:
+def parse_block(block: bytes) -> _Block:
     """Tokens of a block of whole lines, found and converted with numpy (no per-token objects).
 
     Every token is `index:value`, except an optional first token of a line: the labels."""
@@ -139,7 +139,7 @@ def _parse_block(block: bytes) -> _Block:
     has_colon = np.zeros(len(starts), dtype=bool)
     has_colon[owner] = True
     if (~has_colon & ~first).any():
-        raise _NotPlain  # a bare token after the first of its line
+        raise NotPlain  # a bare token after the first of its line
     row = np.cumsum(first) - 1
     n_rows = int(first.sum())
     labels = ~has_colon
@@ -160,9 +160,9 @@ def _check_colons(
     if colons.size == 0:
         return
     if (owner < 0).any() or (np.diff(owner) == 0).any():
-        raise _NotPlain
+        raise NotPlain
     if (colons == starts[owner]).any() or (colons + 1 >= ends[owner]).any():
-        raise _NotPlain
+        raise NotPlain
 
 
 def _labels(
@@ -174,7 +174,7 @@ def _labels(
     if commas.size:
         token = np.searchsorted(starts, commas, side="right") - 1
         if (token < 0).any() or (commas >= ends[np.maximum(token, 0)]).any():
-            raise _NotPlain  # a comma outside the labels
+            raise NotPlain  # a comma outside the labels
     seg_starts = np.sort(np.concatenate([starts, commas + 1]))
     seg_ends = np.sort(np.concatenate([commas, ends]))
     seg_rows = rows[np.searchsorted(starts, seg_starts, side="right") - 1]
@@ -188,13 +188,13 @@ def _parse_uint(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.n
     if length.size == 0:
         return np.zeros(0, dtype=np.int64)
     if length.min() < 1 or length.max() > 9:
-        raise _NotPlain
+        raise NotPlain
     value = np.zeros(len(starts), dtype=np.int64)
     for k in range(int(length.max())):
         active = length > k
         digit = codes[np.where(active, starts + k, 0)].astype(np.int64) - ord("0")
         if ((digit < 0) | (digit > 9))[active].any():
-            raise _NotPlain
+            raise NotPlain
         value = np.where(active, value * 10 + digit, value)
     return value
 
@@ -233,7 +233,7 @@ def _decimal(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndar
     starts = starts + signed
     length = ends - starts
     if length.min() < 1 or length.max() > 30:
-        raise _NotPlain
+        raise NotPlain
     mantissa, decimals = np.zeros(len(starts)), np.zeros(len(starts), dtype=np.int64)
     dot, digits = np.zeros(len(starts), dtype=bool), np.zeros(len(starts), dtype=np.int64)
     for k in range(int(length.max())):
@@ -242,13 +242,13 @@ def _decimal(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndar
         is_digit = active & (char >= ord("0")) & (char <= ord("9"))
         is_dot = active & (char == ord("."))
         if (active & ~is_digit & ~is_dot).any() or (is_dot & dot).any():
-            raise _NotPlain
+            raise NotPlain
         mantissa = np.where(is_digit, mantissa * 10 + (char - ord("0")), mantissa)
         decimals += is_digit & dot
         digits += is_digit
         dot |= is_dot
     if digits.min() < 1:
-        raise _NotPlain
+        raise NotPlain
     return sign * mantissa / 10.0 ** decimals
 
 
@@ -261,7 +261,7 @@ def _trim(out: BulkRows, rows: int, values: int, labels: int) -> None:
     out.label_ids = out.label_ids[:labels]
 
 
-def _sorted_within_rows(indices: np.ndarray, row_counts: np.ndarray) -> bool:
+def sorted_within_rows(indices: np.ndarray, row_counts: np.ndarray) -> bool:
     """Indices strictly increase within every row (scikit-learn's rule)."""
     if indices.size < 2:
         return True

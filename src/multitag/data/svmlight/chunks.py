@@ -19,22 +19,21 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from multitag.data.chunks import ChunkedFile, Piece, TextChunk, TextSource
+from multitag.data.chunking import ChunkOwner, Piece, TextChunk, TextSource
 from multitag.data.dataset import Dataset
 from multitag.data.reading import base_name, label_matrix
 from multitag.data.svmlight.bulk import (
-    _ALLOWED,
+    ALLOWED,
     BulkRows,
-    _normalise,
-    _NotPlain,
-    _parse_block,
-    _sorted_within_rows,
+    NotPlain,
+    normalise_block,
+    parse_block,
+    sorted_within_rows,
 )
 from multitag.data.svmlight.reader import (
-    _PARSE_ERRORS,
     MAX_COLUMNS,
-    _row_problem,
-    _SpacedCommas,
+    PARSE_ERRORS,
+    SpacedCommas,
     check_row_count,
     header_label_error,
     header_width_error,
@@ -42,6 +41,7 @@ from multitag.data.svmlight.reader import (
     no_rows_error,
     non_finite_error,
     read_header,
+    row_problem,
 )
 from multitag.exceptions import DataFormatError
 
@@ -68,7 +68,7 @@ class SvmLayout:
 
 
 class SvmlightSource(TextSource):
-    def __init__(self, owner: ChunkedFile, feature_names: Sequence[str] | None,
+    def __init__(self, owner: ChunkOwner, feature_names: Sequence[str] | None,
                  with_labels: bool) -> None:
         super().__init__(owner)
         self.with_labels = with_labels
@@ -186,16 +186,16 @@ def parse_rows(rows: list[bytes], lines: np.ndarray, path: object) -> BulkRows:
     block = b"".join(r if r.endswith(b"\n") else r + b"\n" for r in rows)
     try:
         return _bulk(block)
-    except (_NotPlain, ValueError):
+    except (NotPlain, ValueError):
         return _general(block, rows, lines, path)
 
 
 def _bulk(block: bytes) -> BulkRows:
-    if not _ALLOWED[np.frombuffer(block, dtype=np.uint8)].all():
-        raise _NotPlain
-    part = _parse_block(_normalise(block))
-    if not _sorted_within_rows(part.indices, part.row_counts):
-        raise _NotPlain
+    if not ALLOWED[np.frombuffer(block, dtype=np.uint8)].all():
+        raise NotPlain
+    part = parse_block(normalise_block(block))
+    if not sorted_within_rows(part.indices, part.row_counts):
+        raise NotPlain
     indptr = np.concatenate([[0], np.cumsum(part.row_counts)]).astype(np.int64)
     with np.errstate(over="ignore"):
         data = part.values.astype(np.float32)
@@ -207,11 +207,11 @@ def _general(block: bytes, rows: list[bytes], lines: np.ndarray, path: object) -
 
     for spaced in (False, True):
         handle = io.BytesIO(block)
-        source = _SpacedCommas(handle) if spaced else handle
+        source = SpacedCommas(handle) if spaced else handle
         try:
             X, labels = load_svmlight_file(source, dtype=np.float32, multilabel=True,
                                            zero_based=True, n_features=None)
-        except _PARSE_ERRORS:
+        except PARSE_ERRORS:
             continue
         if X.shape[0] != len(rows):
             break
@@ -220,7 +220,7 @@ def _general(block: bytes, rows: list[bytes], lines: np.ndarray, path: object) -
                            count=int(counts.sum()))
         return BulkRows(X.data, X.indices, X.indptr.astype(np.int64), flat, counts)
     for number, row in zip(lines, rows, strict=True):
-        problem = _row_problem(row.split(b"#", 1)[0].decode("latin-1").rstrip("\r\n"))
+        problem = row_problem(row.split(b"#", 1)[0].decode("latin-1").rstrip("\r\n"))
         if problem:
             raise DataFormatError(problem, path=path, line=int(number))
     raise DataFormatError("cannot read these rows; expected svmlight rows", path=path,
@@ -236,3 +236,9 @@ def _check_label_values(raw: BulkRows, lines: np.ndarray, path: object) -> None:
 
 def _row_of(indptr: np.ndarray, position: int) -> int:
     return int(np.searchsorted(indptr, position, side="right") - 1)
+
+
+def svmlight_source(owner: ChunkOwner, feature_names: Sequence[str] | None,
+                    with_labels: bool) -> SvmlightSource:
+    """The chunked reader of an svmlight/XC file (registered with the format)."""
+    return SvmlightSource(owner, feature_names, with_labels)

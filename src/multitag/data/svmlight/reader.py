@@ -27,7 +27,7 @@ from multitag.exceptions import DataFormatError
 
 _HEADER = re.compile(rb"\s*(\d+)\s+(\d+)\s+(\d+)\s*")
 _COMMA_SPACE = re.compile(rb"[ \t]*,[ \t]*")
-_PARSE_ERRORS = (ValueError, OverflowError, TypeError, IndexError)
+PARSE_ERRORS = (ValueError, OverflowError, TypeError, IndexError)
 MAX_COLUMNS = 50_000_000  # features or labels (each one gets a name)
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _LABELS = rf"{_NUMBER}(?:[ \t]*,[ \t]*{_NUMBER})*"
@@ -38,7 +38,7 @@ _ROW = re.compile(
 )
 
 
-class _SpacedCommas:
+class SpacedCommas:
     """A binary file whose lines come out with spaces around commas removed (`1, 3` -> `1,3`)."""
 
     def __init__(self, handle: BinaryIO) -> None:
@@ -136,12 +136,12 @@ def _load_sklearn(path: Path, skip_header: bool) -> BulkRows:
         with open_binary(path) as handle:
             if skip_header:
                 handle.readline()
-            source = _SpacedCommas(handle) if spaced else handle
+            source = SpacedCommas(handle) if spaced else handle
             try:
                 X, labels = load_svmlight_file(
                     source, dtype=np.float32, multilabel=True, zero_based=True
                 )
-            except _PARSE_ERRORS as err:
+            except PARSE_ERRORS as err:
                 first_error = first_error or err
                 continue
         counts = np.fromiter(map(len, labels), dtype=np.int64, count=len(labels))
@@ -158,13 +158,13 @@ def _locate_error(path: Path, skip_header: bool, err: Exception | None) -> DataF
             if number == 1 and skip_header:
                 continue
             line = raw.split(b"#", 1)[0].decode("latin-1").rstrip("\r\n")
-            problem = _row_problem(line)
+            problem = row_problem(line)
             if problem:
                 return DataFormatError(problem, path=path, line=number)
     return DataFormatError(f"cannot read the file ({err}); expected svmlight rows", path=path)
 
 
-def _row_problem(line: str) -> str | None:
+def row_problem(line: str) -> str | None:
     if not _ROW.fullmatch(line):
         shown = line.strip()[:40]
         return (

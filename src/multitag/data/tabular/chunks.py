@@ -14,214 +14,25 @@ import io
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from multitag.data.chunks import ChunkedFile, Piece, Source, TextChunk, TextSource
+from multitag.data.chunking import ChunkOwner, Piece, Source, TextChunk, TextSource
 from multitag.data.dataset import Dataset
-from multitag.data.reading import base_name, check_text_start, open_binary
-from multitag.data.tabular.reader import (
-    MAX_ONE_HOT_VALUES,
-    _check_jsonl_records,
-    _check_values,
-    _jsonl_defaults,
-    _label_column_names,
-    _labels,
+from multitag.data.reading import check_text_start, open_binary
+from multitag.data.tabular.delimited import (
     check_ragged,
     delimited_error,
-    is_mostly_numeric,
-    no_rows_error,
     ragged,
     read_csv_frame,
-    stray_word_error,
-    stray_words,
 )
+from multitag.data.tabular.reader import check_jsonl_records, jsonl_defaults, no_rows_error
+from multitag.data.tabular.schema import Schema, TabularChunks
 from multitag.exceptions import DataFormatError
 
 _QUOTED_ROW = re.compile(r"inside string starting at row (\d+)")
-
-
-@dataclass
-class Schema:
-    """What the whole file decides: column order, numeric columns, one-hot values, tags."""
-
-    columns: list[str] = field(default_factory=list)
-    text_like: set[str] = field(default_factory=set)
-    values: dict[str, set[str]] = field(default_factory=dict)
-    tags: set[str] = field(default_factory=set)
-    n_rows: int = 0
-    typed: set[str] = field(default_factory=set)  # read as numbers in some chunk
-    present: dict[str, int] = field(default_factory=dict)  # values present per column
-    words: dict[str, int] = field(default_factory=dict)  # of those, not numbers
-    first_word: dict[str, tuple[object, int | None]] = field(default_factory=dict)
-    read_tags: bool = True  # False when labels are left out (prediction): tags go unread
-    path: Any = None  # named in errors
-
-    def add(self, frame: Any, options: Any, count: bool = True,
-            lines: np.ndarray | None = None) -> None:
-        """Take in one chunk (`count=False`: a second look at the values of text columns;
-        `lines`: the file line of each row)."""
-        for col in frame.columns:
-            if col not in self.columns:
-                self.columns.append(col)
-        self.n_rows += len(frame) if count else 0
-        for col in frame.columns:
-            series = frame[col]
-            if col == options.tags_column:
-                if self.read_tags:
-                    self._add_tags(series.tolist(), options, lines)
-                continue
-            if count:
-                self._count_words(col, series, lines)
-            if series.dtype.kind in "biuf":
-                self.typed.add(col)
-            elif col not in (options.text_column,):
-                self.text_like.add(col)
-            if col in self.text_like and len(self.values.get(col, ())) <= MAX_ONE_HOT_VALUES:
-                seen = self.values.setdefault(col, set())
-                seen |= {str(v) for v in series.dropna().astype(object).tolist()}
-
-    def _add_tags(self, cells: list[Any], options: Any, lines: np.ndarray | None) -> None:
-        for i, cell in enumerate(cells):
-            try:
-                self.tags.update(_cell_tags(cell, options))
-            except TypeError as err:
-                line = int(lines[i]) if lines is not None else None
-                raise DataFormatError(str(err), path=self.path, line=line) from err
-
-    def _count_words(self, col: str, series: Any, lines: np.ndarray | None) -> None:
-        """Tally what `load` checks for a text column: how many values are not numbers."""
-        if series.dtype.kind in "biuf":
-            self.present[col] = self.present.get(col, 0) + int(series.notna().sum())
-            return
-        present, words = stray_words(series)
-        self.present[col] = self.present.get(col, 0) + present
-        self.words[col] = self.words.get(col, 0) + int(words.sum())
-        if words.any() and col not in self.first_word:
-            row = int(np.flatnonzero(words)[0])
-            line = int(lines[row]) if lines is not None else None
-            self.first_word[col] = (series.iloc[row], line)
-
-    def check_words(self, path: Any, skip: set[str]) -> None:
-        """A column of numbers with a few stray words is an error, as in `load`."""
-        for col in self.columns:
-            if col in self.text_like and col not in skip and is_mostly_numeric(
-                    self.present.get(col, 0), self.words.get(col, 0)):
-                value, line = self.first_word[col]
-                raise stray_word_error(str(col), value, path, line)
-
-    def rescan_columns(self) -> list[str]:
-        """Text columns that some chunk read as numbers (their values are read again as text)."""
-        return [c for c in self.columns if c in self.text_like and c in self.typed]
-
-    def one_hot(self, col: str) -> list[str] | None:
-        """Sorted values of a kept text column; None for a dropped one (as `load` decides)."""
-        distinct = self.values.get(col, set())
-        if len(distinct) > MAX_ONE_HOT_VALUES or len(distinct) == self.n_rows > 1:
-            return None
-        return sorted(distinct)
-
-
-class TabularChunks:
-    """Turns a pandas frame of one chunk into a Dataset with the whole file's columns."""
-
-    def __init__(self, owner: ChunkedFile, with_labels: bool) -> None:
-        self.path = owner.path
-        self.options = owner.options
-        self.with_labels = with_labels
-        self.schema: Schema | None = None
-
-    def new_schema(self) -> Schema:
-        return Schema(read_tags=self.with_labels, path=self.path)
-
-    def not_features(self) -> set[str]:
-        """Label and text columns of the file (the stray-word check is for features)."""
-        options, columns = self.options, self.schema.columns if self.schema else []
-        named = {*options.label_columns, options.tags_column, options.text_column}
-        prefix = options.label_prefix
-        return {c for c in columns if c in named or (prefix and str(c).startswith(prefix))}
-
-    def dataset(self, frame: Any, lines: np.ndarray | None, first: bool) -> Dataset:
-        schema = self.schema
-        frame = frame.reindex(columns=schema.columns)
-        if len(frame) == 0:
-            raise no_rows_error(self.path)
-        lines = lines if lines is not None else np.zeros(len(frame), dtype=np.int64)
-        options = self.options
-        Y, label_names, used = self._labels(frame, lines)
-        texts = None
-        if options.text_column is not None:
-            texts = ["" if v is None or v != v else str(v)
-                     for v in frame[options.text_column].tolist()]
-            used.add(options.text_column)
-        X, names, notices = self._features(frame.drop(columns=list(used)), first)
-        has_missing = _check_values(X, names, self.path, lines)
-        return Dataset(X=X, Y=Y, feature_names=names, label_names=label_names,
-                       name=base_name(self.path), texts=texts, has_missing=has_missing,
-                       notices=tuple(notices))
-
-    def _labels(self, frame: Any, lines: np.ndarray) -> tuple[Any, list[str], set[str]]:
-        options = self.options
-        if not self.with_labels:
-            present = [c for c in (*options.label_columns, options.tags_column)
-                       if c in frame.columns]
-            if options.label_prefix:
-                present += [c for c in frame.columns if str(c).startswith(options.label_prefix)]
-            return np.zeros((len(frame), 0), dtype=np.uint8), [], set(present)
-        cols = _label_column_names(frame, self.path, options)
-        if options.tags_column is None:
-            Y, names = _labels(frame, cols, options, self.path, lines)
-            return Y, names, set(cols)
-        names = sorted(self.schema.tags)
-        column = {n: j for j, n in enumerate(names)}
-        Y = np.zeros((len(frame), len(names)), dtype=np.uint8)
-        for i, cell in enumerate(frame[options.tags_column].tolist()):
-            try:
-                Y[i, [column[t] for t in _cell_tags(cell, options)]] = 1
-            except TypeError as err:
-                raise DataFormatError(str(err), path=self.path,
-                                      line=int(lines[i]) or None) from err
-        return Y, names, set(cols)
-
-    def _features(self, frame: Any, first: bool) -> tuple[np.ndarray, list[str], list[str]]:
-        blocks, names, notices = [], [], []
-        for col in frame.columns:
-            series = frame[col]
-            if col not in self.schema.text_like:
-                blocks.append(series.to_numpy(dtype=np.float64).reshape(-1, 1))
-                names.append(str(col))
-                continue
-            values = self.schema.one_hot(col)
-            if values is None:
-                if first:
-                    notices.append(f"dropped column {col!r} (more than one value per row or "
-                                   f"over {MAX_ONE_HOT_VALUES}): an identifier or free text; "
-                                   "use --text-column for text")
-                continue
-            blocks.append(_one_hot(series, values))
-            names.extend(f"{col}={v}" for v in values)
-        X = np.hstack(blocks) if blocks else np.zeros((len(frame), 0))
-        return X, names, notices
-
-
-def _one_hot(series: Any, values: list[str]) -> np.ndarray:
-    from multitag.data.tabular.reader import one_hot_block
-
-    return one_hot_block(series.astype(object).where(series.notna(), None).tolist(), values)
-
-
-def _cell_tags(cell: Any, options: Any) -> list[str]:
-    if isinstance(cell, list | tuple | np.ndarray):
-        tags = [str(t).strip() for t in cell]
-    elif cell is None or (isinstance(cell, float) and cell != cell):
-        tags = []
-    elif isinstance(cell, str | int | np.integer):
-        tags = [t.strip() for t in str(cell).split(options.tag_sep)]
-    else:
-        raise TypeError(f"tags must be text or a list; got {cell!r}")
-    return [t for t in tags if t]
 
 
 class TabularSource(TextSource):
@@ -234,7 +45,7 @@ class TabularSource(TextSource):
 class DelimitedSource(TabularSource):
     """CSV/TSV: the header line, then runs of physical lines parsed by pandas."""
 
-    def __init__(self, owner: ChunkedFile, with_labels: bool, sep: str) -> None:
+    def __init__(self, owner: ChunkOwner, with_labels: bool, sep: str) -> None:
         super().__init__(owner)
         self.sep = sep
         self.convert = TabularChunks(owner, with_labels)
@@ -313,7 +124,7 @@ class DelimitedSource(TabularSource):
 class JsonlSource(TabularSource):
     """JSON lines: one object a line, parsed with `json`, a chunk made into a DataFrame."""
 
-    def __init__(self, owner: ChunkedFile, with_labels: bool) -> None:
+    def __init__(self, owner: ChunkOwner, with_labels: bool) -> None:
         super().__init__(owner)
         check_text_start(self.path)
         self.convert = TabularChunks(owner, with_labels)
@@ -354,10 +165,10 @@ class JsonlSource(TabularSource):
             records, lines = self.records(chunk), chunk.row_lines()
             frame = pd.DataFrame.from_records(records)
             if checked is None:
-                self.convert.options = _jsonl_defaults(frame, self.convert.options)
+                self.convert.options = jsonl_defaults(frame, self.convert.options)
                 checked = self.convert.options if self.convert.with_labels else replace(
                     self.convert.options, tags_column=None)
-            _check_jsonl_records(records, list(lines), checked, self.lists_only, self.path)
+            check_jsonl_records(records, list(lines), checked, self.lists_only, self.path)
             schema.add(frame, self.convert.options, lines=lines)
         if checked is None:
             raise no_rows_error(self.path)
@@ -369,7 +180,7 @@ class JsonlSource(TabularSource):
 class ParquetSource(Source):
     """Parquet: batches of `chunk_rows` rows within each row group (pyarrow)."""
 
-    def __init__(self, owner: ChunkedFile, with_labels: bool) -> None:
+    def __init__(self, owner: ChunkOwner, with_labels: bool) -> None:
         import pyarrow.parquet as pq
 
         self.path = owner.path
@@ -425,7 +236,8 @@ class ParquetSource(Source):
         return order
 
 
-def tabular_source(owner: ChunkedFile, with_labels: bool) -> Source:
+def tabular_source(owner: ChunkOwner, feature_names: object, with_labels: bool) -> Source:
+    """The chunked reader of a CSV, TSV, JSONL or Parquet file (registered with them)."""
     if owner.format == "parquet":
         return ParquetSource(owner, with_labels)
     if owner.format == "jsonl":

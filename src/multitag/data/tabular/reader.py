@@ -8,11 +8,8 @@ dropped with a notice, and `text_column` is kept as raw text for TF-IDF in the p
 
 from __future__ import annotations
 
-import csv
 import io
 import json
-import re
-from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,11 +25,15 @@ from multitag.data.reading import (
     read_text,
 )
 from multitag.data.registry import ReaderOptions
+from multitag.data.tabular.delimited import (
+    check_ragged,
+    delimited_error,
+    ragged,
+    read_csv_frame,
+)
 from multitag.exceptions import DataFormatError
 
 MAX_ONE_HOT_VALUES = 50
-_LINE = re.compile(r"line (\d+)")
-_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 _PANDAS_COMPRESSION = {"gz": "gzip", "bz2": "bz2", "xz": "xz"}
 
 
@@ -60,78 +61,6 @@ def _read_delimited(path: Path, options: ReaderOptions, sep: str) -> Dataset:
         with open_binary(path) as raw, io.TextIOWrapper(raw, "utf-8", errors="replace") as text:
             check_ragged(frame, text, sep, path)
     return frame_to_dataset(frame, path, options, first_row_line=2)
-
-
-def read_csv_frame(source: Any, sep: str, **kwargs: Any) -> Any:
-    """`pandas.read_csv` that never takes a first field for the index: when rows are longer
-    than the header the frame is empty and `ragged` (`check_row_lengths` names the row)."""
-    import warnings
-
-    import pandas as pd
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", pd.errors.ParserWarning)
-        try:
-            return pd.read_csv(source, sep=sep, skipinitialspace=True, index_col=False,
-                               **kwargs)
-        except pd.errors.ParserWarning:  # pandas would drop the extra fields
-            frame = pd.DataFrame()
-            frame.attrs["ragged"] = True
-            return frame
-
-
-def ragged(frame: Any) -> bool:
-    """Whether some row may have another length than the header: pandas pads short rows with
-    missing values; `read_csv_frame` marks rows that are too long."""
-    padded = frame.shape[1] and frame.iloc[:, -1].isna().any()
-    return bool(padded) or bool(frame.attrs.get("ragged"))
-
-
-def delimited_error(err: Exception, sep: str, path: Path,
-                    line_of: Callable[[int], int] | None = None) -> DataFormatError:
-    """pandas' parse error as one line naming the file line (`line_of` maps pandas' line
-    number in the text it read to the file's, for text read in chunks)."""
-    found = _LINE.search(str(err))
-    fields = _FIELDS.search(str(err))
-    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    problem = (f"row has {fields.group(3)} fields; expected {fields.group(1)} (one per "
-               "header column)" if fields else
-               f"not a valid {'CSV' if sep == ',' else 'TSV'} file: {first}")
-    line = int(found.group(1)) if found else None
-    if line is not None and line_of is not None:
-        line = line_of(line)
-    return DataFormatError(problem, path=path, line=line)
-
-
-def check_ragged(frame: Any, lines: Iterable[str], sep: str, path: Path,
-                 numbers: Sequence[int] | None = None) -> None:
-    """For a `ragged` frame: the row of another length than the header is an error."""
-    check_row_lengths(lines, sep, path, numbers)
-    if frame.attrs.get("ragged"):
-        raise DataFormatError("rows have more fields than the header; expected one per header "
-                              "column", path=path)
-
-
-def check_row_lengths(lines: Iterable[str], sep: str, path: Path,
-                      numbers: Sequence[int] | None = None) -> None:
-    """A row of another length than the header (the first of `lines`) is an error; see
-    `ragged`. `numbers`: the file line of each of `lines` (default: they start at line 1)."""
-    reader = csv.reader(lines, delimiter=sep)
-    width = None
-    try:
-        for i, record in enumerate(reader):
-            if width is None:
-                width = len(record)
-            elif record and len(record) != width:
-                raise DataFormatError(
-                    f"row has {len(record)} fields; expected {width} (one per header column)",
-                    path=path, line=int(numbers[i]) if numbers is not None else reader.line_num)
-    except csv.Error as err:  # e.g. a lone carriage return inside a row
-        at = reader.line_num - 1
-        line = int(numbers[min(at, len(numbers) - 1)]) if numbers is not None else at + 1
-        problem = ("a carriage return inside a row; expected one row a line"
-                   if "new-line" in str(err) else f"not a valid row ({err})")
-        raise DataFormatError(problem, path=path, line=line) from err
 
 
 def read_parquet(path: Path, options: ReaderOptions | None = None) -> Dataset:
@@ -167,13 +96,13 @@ def read_jsonl(path: Path, options: ReaderOptions | None = None) -> Dataset:
         records.append(record)
         lines.append(number)
     frame = pd.DataFrame.from_records(records)
-    defaults = _jsonl_defaults(frame, options)
-    _check_jsonl_records(records, lines, defaults, options.tags_column is None, path)
+    defaults = jsonl_defaults(frame, options)
+    check_jsonl_records(records, lines, defaults, options.tags_column is None, path)
     data = frame_to_dataset(frame, path, defaults, row_lines=np.asarray(lines))
     return replace(data, notices=notices + data.notices)
 
 
-def _jsonl_defaults(frame: Any, options: ReaderOptions) -> ReaderOptions:
+def jsonl_defaults(frame: Any, options: ReaderOptions) -> ReaderOptions:
     has_labels = options.label_columns or options.label_prefix or options.tags_column
     if not has_labels and "labels" in frame.columns:
         options = replace(options, tags_column="labels")
@@ -182,7 +111,7 @@ def _jsonl_defaults(frame: Any, options: ReaderOptions) -> ReaderOptions:
     return options
 
 
-def _check_jsonl_records(records: list[dict[str, Any]], lines: list[int],
+def check_jsonl_records(records: list[dict[str, Any]], lines: list[int],
                          options: ReaderOptions, lists_only: bool, path: Path) -> None:
     """Every record has the text (a string) and the labels (a list of names; with an explicit
     --tags-column also a delimited string)."""
@@ -213,8 +142,8 @@ def frame_to_dataset(
     if row_lines is None and first_row_line is not None:
         row_lines = np.arange(len(frame)) + first_row_line
     lines = row_lines if row_lines is not None else np.zeros(len(frame), dtype=np.int64)
-    label_cols = _label_column_names(frame, path, options)
-    Y, label_names = _labels(frame, label_cols, options, path, lines)
+    label_cols = label_column_names(frame, path, options)
+    Y, label_names = labels(frame, label_cols, options, path, lines)
     texts = None
     used = set(label_cols)
     if options.text_column is not None:
@@ -244,7 +173,7 @@ def _require_columns(frame: Any, wanted: list[str], path: Path, what: str) -> No
         )
 
 
-def _label_column_names(frame: Any, path: Path, options: ReaderOptions) -> list[str]:
+def label_column_names(frame: Any, path: Path, options: ReaderOptions) -> list[str]:
     if options.tags_column is not None:
         _require_columns(frame, [options.tags_column], path, "tags")
         return [options.tags_column]
@@ -266,7 +195,7 @@ def _label_column_names(frame: Any, path: Path, options: ReaderOptions) -> list[
     return wanted
 
 
-def _labels(
+def labels(
     frame: Any, cols: list[str], options: ReaderOptions, path: Path, lines: np.ndarray
 ) -> tuple[np.ndarray, list[str]]:
     if options.tags_column is not None:
@@ -339,7 +268,7 @@ def _features(
         if notice:
             notices.append(notice)
     X = np.hstack(blocks) if blocks else np.zeros((len(frame), 0))
-    has_missing = _check_values(X, names, path, lines)
+    has_missing = check_values(X, names, path, lines)
     if has_missing:
         notices.append(f"{int(np.isnan(X).sum())} missing feature values; the preprocessor "
                        "imputes them")
@@ -395,7 +324,7 @@ def one_hot_block(cells: list[Any], categories: list[str]) -> np.ndarray:
     return block
 
 
-def _check_values(X: np.ndarray, names: list[str], path: Path, lines: np.ndarray) -> bool:
+def check_values(X: np.ndarray, names: list[str], path: Path, lines: np.ndarray) -> bool:
     inf = np.isinf(X) | (np.abs(np.nan_to_num(X)) > np.finfo(np.float32).max)
     if inf.any():
         row, col = (int(v[0]) for v in np.nonzero(inf))
