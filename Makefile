@@ -13,7 +13,7 @@ $(BIN)/python:
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e ".[all]"
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed

@@ -65,3 +65,30 @@ def errors_in(path: object) -> Iterator[None]:
         if path is None or err.path is not None:
             raise
         raise DataFormatError(str(err), path=path) from err
+
+
+class MissingExtraError(MultitagError, ImportError):
+    """An optional dependency of the feature asked for is not installed."""
+
+
+# Optional extras (pyproject.toml) and the modules each brings.
+EXTRAS: dict[str, tuple[str, ...]] = {
+    "tabular": ("pandas", "pyarrow"),
+    "plots": ("matplotlib",),
+    "serve": ("fastapi", "uvicorn"),
+    "onnx": ("onnx", "onnxruntime"),
+}
+
+
+def require_extra(extra: str, what: str, modules: tuple[str, ...] | None = None) -> None:
+    """Import the modules `what` needs from extra `extra` now, before any work is done; a
+    missing one is a `MissingExtraError` naming the extra to install."""
+    from importlib import import_module
+
+    for module in modules or EXTRAS[extra]:
+        try:
+            import_module(module)
+        except ImportError as err:
+            raise MissingExtraError(
+                f"{what} needs the `{extra}` extra ({module} is not installed): "
+                f"pip install 'multitag[{extra}]' (or 'multitag[all]')") from err

@@ -29,7 +29,7 @@ def _root() -> None:
     """Multi-label classification with neural networks."""
 
 
-_COMMAND_MODULES = ("demo", "data", "train", "evaluate", "predict", "compare", "curve",
+_COMMAND_MODULES = ("demo", "data", "train", "evaluate", "predict", "compare", "cv", "curve",
                     "report", "serve", "export")
 
 

@@ -21,7 +21,10 @@ class Dataset:
     `texts` holds raw documents when the data is text; the preprocessor turns them into TF-IDF
     features (then `X` may have zero columns). `notices` carries what a loader wants the user to
     know (a dropped identifier column, imputed values). NaN in `X` is allowed only when
-    `has_missing` is set (the preprocessor imputes it); inf never is.
+    `has_missing` is set (the preprocessor imputes it); inf never is. `split_rows`: the file
+    records a train/test split whose training part is its first `split_rows` rows (MEKA's
+    `-split-number` / `-split-percentage`). `n_attributes`: the file's feature attributes before
+    encoding (one-hot columns, dropped identifiers), when the reader knows them.
     """
 
     X: Matrix
@@ -32,6 +35,8 @@ class Dataset:
     texts: list[str] | None = None
     has_missing: bool = False
     notices: tuple[str, ...] = field(default_factory=tuple)
+    split_rows: int | None = None
+    n_attributes: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "X", _as_features(self.X))
@@ -87,8 +92,19 @@ class Dataset:
         texts = None if self.texts is None else [self.texts[i] for i in idx]
         return replace(
             self, X=self.X[idx], Y=self.Y[idx], texts=texts,
-            name=self.name if name is None else name,
+            name=self.name if name is None else name, split_rows=None,
         )
+
+    def select_labels(self, names: Sequence[str]) -> Dataset:
+        """The label columns `names`, in that order (a name the data lacks is an error)."""
+        where = {n: j for j, n in enumerate(self.label_names)}
+        missing = [n for n in names if n not in where]
+        if missing:
+            raise DataFormatError(
+                f"{self.name or 'data'}: lacks the label(s) {', '.join(map(repr, missing[:5]))}"
+                f" ({len(missing)} in all); expected the labels the model was trained on")
+        columns = [where[n] for n in names]
+        return replace(self, Y=self.Y[:, columns], label_names=list(names))
 
     def with_name(self, name: str) -> Dataset:
         return replace(self, name=name)
