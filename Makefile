@@ -1,6 +1,6 @@
 # Two commands for a newcomer: `make demo` and `make test`. Both create .venv and install.
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
 # The CPU build of torch that lies on these machines; never pulls a multi-GB CUDA build here.
 TORCH_SPEC ?= torch==2.13.0

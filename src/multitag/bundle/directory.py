@@ -53,6 +53,7 @@ class ModelBundle:
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
+    member_histories: list[list[dict[str, Any]]] = field(default_factory=list)
 
     # -- prediction ------------------------------------------------------------------------
     def transform(self, data: Dataset | Any) -> Any:
@@ -117,6 +118,7 @@ class ModelBundle:
             "feature_names": self.feature_names, "decision_rule": self.decision_rule.to_dict(),
             "training": self.training, "metrics": plain_json(self.metrics),
             "history": plain_json(self.history),
+            "member_histories": plain_json(self.member_histories),
         }
         return description, tensors
 
@@ -155,6 +157,7 @@ class ModelBundle:
             feature_names=[str(n) for n in description["feature_names"]],
             architecture=description["architecture"], training=description["training"],
             metrics=description["metrics"], history=list(description.get("history") or []),
+            member_histories=list(description.get("member_histories") or []),
         )
 
 

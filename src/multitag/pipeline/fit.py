@@ -193,7 +193,8 @@ def _bundle(prepared: Prepared, options: TrainOptions, kept: _Kept,
         preprocessor=prepared.preprocessor, module=kept.module,
         decision_rule=kept.choice.rule, label_names=list(prepared.label_names),
         feature_names=list(prepared.feature_names), architecture=architecture,
-        training=training, history=result.history if result else [])
+        training=training, history=result.history if result else [],
+        member_histories=[r.history for r in networks.member_results] if result else [])
 
 
 def _train_rows(prepared: Prepared) -> int:
