@@ -38,16 +38,22 @@ def train_csv(tmp_path_factory) -> Path:
     return path
 
 
-def _args(data: Path, out: Path, *extra: str) -> list[str]:
+# One network trained in this process, and the default path below 5,000 rows: 5 cross-fitted
+# networks in 2 forked worker processes, each checkpointed in its own directory.
+RUNS = {"single": ["--ensemble", "1"], "ensemble": ["--jobs", "2"]}
+
+
+def _args(data: Path, out: Path, *extra: str, run: str = "single") -> list[str]:
     return ["train", str(data), "--label-prefix", "y", "--out", str(out), "--epochs", "40",
-            "--hidden", "64", "--ensemble", "1", "--patience", "none", "--quiet", *extra]
+            "--hidden", "64", "--patience", "none", "--quiet", *RUNS[run], *extra]
 
 
 def _spawn(args: list[str]) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])]), "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-m", "multitag", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
 
 
 def _wait_for_checkpoint(process: subprocess.Popen, out: Path) -> None:
@@ -65,46 +71,52 @@ def _main(args: list[str], capsys) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def reference(train_csv, tmp_path_factory) -> bytes:
-    out = tmp_path_factory.mktemp("ref") / "model"
-    with pytest.raises(SystemExit) as done:
-        main(_args(train_csv, out))
-    assert done.value.code == 0
-    assert not (out / "checkpoint").exists(), "checkpoints are removed once the model is saved"
-    return (out / "weights.safetensors").read_bytes()
+def references(train_csv, tmp_path_factory) -> dict[str, bytes]:
+    weights = {}
+    for run in RUNS:
+        out = tmp_path_factory.mktemp("ref") / "model"
+        with pytest.raises(SystemExit) as done:
+            main(_args(train_csv, out, run=run))
+        assert done.value.code == 0
+        assert not (out / "checkpoint").exists(), "checkpoints go once the model is saved"
+        weights[run] = (out / "weights.safetensors").read_bytes()
+    return weights
 
 
-def test_sigkill_mid_training_then_resume_is_bit_identical(train_csv, reference, tmp_path,
-                                                            capsys):
+@pytest.mark.parametrize("run", list(RUNS))
+def test_sigkill_mid_training_then_resume_is_bit_identical(train_csv, references, tmp_path,
+                                                            capsys, run):
     out = tmp_path / "model"
-    process = _spawn(_args(train_csv, out))
+    process = _spawn(_args(train_csv, out, run=run))
     _wait_for_checkpoint(process, out)
-    process.send_signal(signal.SIGKILL)
+    process.send_signal(signal.SIGKILL)  # the parent only: its workers must die with it
     process.communicate(timeout=60)
     assert process.returncode == -signal.SIGKILL
     assert not (out / "weights.safetensors").exists(), "killed before the model was saved"
-    code, err = _main(_args(train_csv, out, "--resume"), capsys)
+    code, err = _main(_args(train_csv, out, "--resume", run=run), capsys)
     assert code == 0, err
     assert "resuming after epoch" in err
-    assert (out / "weights.safetensors").read_bytes() == reference
+    assert (out / "weights.safetensors").read_bytes() == references[run]
     assert not (out / "checkpoint").exists()
 
 
-def test_ctrl_c_saves_a_checkpoint_exits_130_and_resumes(train_csv, reference, tmp_path,
-                                                          capsys):
+@pytest.mark.parametrize("run", list(RUNS))
+def test_ctrl_c_saves_a_checkpoint_exits_130_and_resumes(train_csv, references, tmp_path,
+                                                          capsys, run):
     out = tmp_path / "model"
-    process = _spawn(_args(train_csv, out))
+    process = _spawn(_args(train_csv, out, run=run))
     _wait_for_checkpoint(process, out)
-    process.send_signal(signal.SIGINT)
+    os.killpg(process.pid, signal.SIGINT)  # as Ctrl-C in a terminal: the whole process group
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("interrupted; resume with: multitag train ")
     assert err.strip().endswith("--resume")
-    assert list((out / "checkpoint").glob("seed-*/epoch-*"))
-    code, err = _main(_args(train_csv, out, "--resume"), capsys)
+    saved = list((out / "checkpoint").glob("seed-*/epoch-*"))
+    assert saved and (run == "single" or len({p.parent for p in saved}) > 1)
+    code, err = _main(_args(train_csv, out, "--resume", run=run), capsys)
     assert code == 0, err
-    assert (out / "weights.safetensors").read_bytes() == reference
+    assert (out / "weights.safetensors").read_bytes() == references[run]
 
 
 def test_divergence_keeps_the_last_good_checkpoint(train_csv, tmp_path, monkeypatch, capsys):

@@ -49,10 +49,14 @@ class CheckpointError(MultitagError, ValueError):
 class TrainingInterrupted(MultitagError):
     """Training stopped on request (Ctrl-C) after saving a checkpoint to resume from."""
 
-    def __init__(self, message: str, *, epoch: int, checkpoint: object) -> None:
+    def __init__(self, message: str, *, epoch: int | None = None,
+                 checkpoint: object = None) -> None:
         super().__init__(message)
         self.epoch = epoch
         self.checkpoint = checkpoint
+
+    def __reduce__(self) -> tuple[object, ...]:  # crosses from a worker process to its parent
+        return (type(self), (str(self),), {"epoch": self.epoch, "checkpoint": self.checkpoint})
 
 
 @contextmanager

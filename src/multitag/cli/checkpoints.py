@@ -5,7 +5,7 @@ of the model replaces `OUT` as a whole, which removes them. Ctrl-C asks training
 the current epoch, saves a checkpoint there and exits with code 130; a second Ctrl-C stops at
 once (the previous checkpoint is kept). A diverged run exits 2 (a usage problem: the learning
 rate) and keeps its last good checkpoint. Networks trained in parallel worker processes (an
-ensemble on several cores) are not checkpointed: Ctrl-C stops them at once.
+ensemble on several cores) are checkpointed each in its own directory and stop together.
 """
 
 from __future__ import annotations
@@ -67,8 +67,9 @@ def guarded(checkpointer: Any) -> Iterator[None]:
     parent = os.getpid()
 
     def on_sigint(signum: int, frame: Any) -> None:
-        # At once: a second Ctrl-C, forked workers, or no network being checkpointed here.
-        if checkpointer.stop_requested or os.getpid() != parent or checkpointer.network is None:
+        # At once: a second Ctrl-C, or before any network trains. Forked training workers
+        # ignore Ctrl-C: they see the stop request and save at their epoch end.
+        if checkpointer.stop_requested or os.getpid() != parent or not checkpointer.active:
             raise KeyboardInterrupt
         checkpointer.request_stop()
         typer.echo("\nstopping after this epoch to save a checkpoint (Ctrl-C again to stop "

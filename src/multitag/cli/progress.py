@@ -21,6 +21,8 @@ class ProgressCallback(Callback):
         self._progress: Progress | None = None
         self._task: Any = None
         self._every = 1
+        self._networks = 1
+        self._tasks: dict[int, Any] = {}
 
     def on_train_begin(self, trainer: Any, n_epochs: int) -> None:
         self._every = max(1, n_epochs // 10)
@@ -42,6 +44,7 @@ class ProgressCallback(Callback):
     def on_train_end(self, trainer: Any, result: Any) -> None:
         if self._progress is not None:
             self._progress.stop()
+            self._progress = None
         stop = " (early stop)" if result.stopped_early else ""
         self.console.print(
             f"  trained {len(result.history)} epochs in {result.fit_seconds:.2f} s{stop}, "
@@ -52,8 +55,38 @@ class ProgressCallback(Callback):
         where = f"in {n_jobs} worker processes" if n_jobs > 1 else "one after another"
         self.console.print(f"  training {n_members} cross-fitted networks {where} ...",
                            highlight=False)
+        self._networks = n_members
+        if n_jobs > 1:  # one live bar per network, fed by the workers' events
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[losses]}"), TimeElapsedColumn(),
+                console=self.console, transient=True)
+            self._progress.start()
+            self._tasks: dict[int, Any] = {}
+
+    def on_network_begin(self, index: int, n_epochs: int) -> None:
+        if self._progress is not None:
+            self._tasks[index] = self._progress.add_task(
+                f"network {index + 1}/{self._networks}", total=n_epochs, losses="")
+
+    def on_network_epoch(self, index: int, record: dict[str, float]) -> None:
+        if self._progress is not None and index in self._tasks:
+            self._progress.update(self._tasks[index], completed=record["epoch"],
+                                  losses=format_losses(record))
+
+    def on_network_end(self, index: int, summary: dict[str, Any]) -> None:
+        stop = " (early stop)" if summary["stopped_early"] else ""
+        self.console.print(
+            f"  network {index + 1}/{self._networks}: {summary['epochs']} epochs in "
+            f"{summary['seconds']:.2f} s{stop}, best epoch {summary['best_epoch']}",
+            highlight=False)
+        if self._progress is not None and index in self._tasks:
+            self._progress.remove_task(self._tasks.pop(index))
 
     def on_networks_end(self, results: list[Any], seconds: float) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
         epochs = ", ".join(str(r.best_epoch) for r in results)
         self.console.print(f"  trained {len(results)} networks in {seconds:.1f} s (best epochs "
                            f"{epochs})", highlight=False)

@@ -130,11 +130,13 @@ def fit_in_memory(X: Any, Y: np.ndarray, spec: NetworkSpec) -> Networks:
         counts = (np.asarray(Y[train_rows].sum(axis=0)).ravel(), len(train_rows))
         network, result = train_network(spec, (X[train_rows], Y[train_rows]), valid,
                                         options.seed + i, counts,
-                                        callbacks=None if n_jobs == 1 else ())
+                                        callbacks=None if n_jobs == 1 else
+                                        worker_callbacks(spec.callbacks, i))
         held_out = held_out_scores(network, X[valid_rows]) if len(valid_rows) else None
         return MemberFit(network, result, valid_rows, held_out)
 
-    fits = run_members(len(splits), one, n_jobs)
+    fits = run_members(len(splits), one, n_jobs,
+                       lambda event: relay_event(spec.callbacks, event))
     seconds = time.perf_counter() - started
     results = [fit.result for fit in fits]
     announce(spec.callbacks, "on_networks_end", results, seconds)
@@ -185,14 +187,47 @@ def jobs_for(options: TrainOptions, n_members: int, trainer_class: type) -> int:
     return max(1, min(cores, n_members))
 
 
-def run_members(n_members: int, train_one: Callable[[int], MemberFit],
-                n_jobs: int = 1) -> list[MemberFit]:
-    """Members 0..n-1 by `train_one(i)`, in worker processes when `n_jobs > 1`."""
+def run_members(n_members: int, train_one: Callable[[int], MemberFit], n_jobs: int = 1,
+                on_event: Callable[[Any], None] | None = None) -> list[MemberFit]:
+    """Members 0..n-1 by `train_one(i)`, in worker processes when `n_jobs > 1` (their
+    progress events go to `on_event`)."""
     if n_jobs <= 1 or n_members == 1:
         return [train_one(i) for i in range(n_members)]
     from multitag.training.parallel import run_in_processes
 
-    return run_in_processes(train_one, range(n_members), n_jobs)
+    return run_in_processes(train_one, range(n_members), n_jobs, on_event)
+
+
+def worker_callbacks(callbacks: Sequence[Any], index: int) -> list[Any]:
+    """What a network trained in a worker process gets: the callbacks that work there
+    (checkpoints), and one that sends its progress to the parent."""
+    from multitag.training.trainer import Callback
+
+    class ForwardProgress(Callback):
+        def on_train_begin(self, trainer: Any, n_epochs: int) -> None:
+            _emit(("begin", index, n_epochs))
+
+        def on_epoch_end(self, trainer: Any, record: dict[str, float]) -> None:
+            _emit(("epoch", index, dict(record)))
+
+        def on_train_end(self, trainer: Any, result: Any) -> None:
+            _emit(("end", index, {"epochs": len(result.history), "best_epoch":
+                                  result.best_epoch, "stopped_early": result.stopped_early,
+                                  "seconds": result.fit_seconds}))
+
+    return [c for c in callbacks if getattr(c, "in_workers", False)] + [ForwardProgress()]
+
+
+def _emit(event: Any) -> None:
+    from multitag.training.parallel import emit
+
+    emit(event)
+
+
+def relay_event(callbacks: Sequence[Any], event: Any) -> None:
+    """A worker's (kind, network index, payload) as `on_network_<kind>(index, payload)`."""
+    kind, index, payload = event
+    announce(callbacks, f"on_network_{kind}", index, payload)
 
 
 def member_splits(Y: np.ndarray, n_members: int, validation_split: float, strategy: str,

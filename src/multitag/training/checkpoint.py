@@ -26,7 +26,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -69,8 +69,11 @@ class Checkpointer(Callback):
     `run_info` (JSON) describes the run beyond the training configuration, e.g. the CLI's
     options: a resume whose configuration, run description or training data differ is refused.
     `request_stop()` (e.g. from a SIGINT handler) saves at the end of the current epoch and
-    raises `TrainingInterrupted`.
+    raises `TrainingInterrupted`. The request is a process-shared event: networks trained in
+    forked worker processes (each with this checkpointer's copy, `in_workers`) see it too.
     """
+
+    in_workers: ClassVar[bool] = True  # forked training workers keep it (training.parallel)
 
     directory: Path
     every: int = 1
@@ -82,19 +85,29 @@ class Checkpointer(Callback):
     last_epoch: int | None = field(default=None, init=False)
     resumed_from: int | None = field(default=None, init=False)
     notices: list[str] = field(default_factory=list, init=False)
-    _stop: bool = field(default=False, init=False)
+    training: bool = field(default=False, init=False)
+    _stop: Any = field(default=None, init=False)
     _last_save: float = field(default=0.0, init=False)
     _run: dict[str, Any] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self.directory = Path(self.directory)
+        self._stop = _shared_event()
 
     def request_stop(self) -> None:
-        self._stop = True
+        self._stop.set()
 
     @property
     def stop_requested(self) -> bool:
-        return self._stop
+        return self._stop.is_set()
+
+    @property
+    def active(self) -> bool:
+        """Whether a network is training with this checkpointer (here or in workers)."""
+        return self.training or self.network is not None
+
+    def on_networks_begin(self, n_networks: int, n_jobs: int) -> None:
+        self.training = True
 
     def exists(self) -> bool:
         """Whether any network has a checkpoint in `directory`."""
@@ -122,9 +135,10 @@ class Checkpointer(Callback):
         due = bool(self.every) and state.epoch % self.every == 0
         if self.minutes is not None:
             due = due or time.monotonic() - self._last_save >= self.minutes * 60
-        if due or self._stop:
+        stop = self.stop_requested
+        if due or stop:
             self.save(trainer, state)
-        if self._stop:
+        if stop:
             raise TrainingInterrupted(
                 f"interrupted after epoch {state.epoch}; checkpoint saved in {self.network}",
                 epoch=state.epoch, checkpoint=self.network)
@@ -349,3 +363,12 @@ def _unflatten(node: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Any:
 def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
 
+
+def _shared_event() -> Any:
+    """An event shared with the worker processes forked later (a plain flag without fork)."""
+    import multiprocessing
+    import threading
+
+    if "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork").Event()
+    return threading.Event()
