@@ -8,10 +8,17 @@ from typing import TYPE_CHECKING
 import typer
 
 from multitag.cli import reader_options as ro
-from multitag.cli.common import QUIET_OPTION, write_json_atomic
-from multitag.cli.compare import SEED_OPTION, TEST_OPTION, load_pair
+from multitag.cli.common import (
+    ALL_ROWS_OPTION,
+    QUIET_OPTION,
+    TEST_OPTION,
+    TEST_SIZE_OPTION,
+    write_json_atomic,
+)
+from multitag.cli.compare import SEED_OPTION
 from multitag.cli.progress import StepProgress
 from multitag.cli.rendering import console as make_console
+from multitag.cli.rendering import notice
 from multitag.data.registry import ReaderOptions
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -28,6 +35,8 @@ def register(app: typer.Typer) -> None:
 def curve_command(
     train: Path = ro.DATA_ARGUMENT,
     test: Path = TEST_OPTION,
+    test_size: float = TEST_SIZE_OPTION,
+    all_rows: bool = ALL_ROWS_OPTION,
     out: Path = typer.Option(None, "--out", help="Write learning_curve.png and .json here.",
                              file_okay=False),
     models: str = typer.Option("mlp,br-svm", "--models", help="Comma-separated model names."),
@@ -41,11 +50,16 @@ def curve_command(
     """Learning curves (training share vs train and test score): high bias or high variance?"""
     from multitag.pipeline.compare import parse_models
     from multitag.pipeline.curve import curve_metric, diagnose, learning_curve
+    from multitag.pipeline.holdout import read_pair
     from multitag.report.curves import plot_curve
 
     names, metric = parse_models(models), curve_metric(metric)
     shares = _parse_fractions(fractions)
-    train_data, test_data = load_pair(train, test, reader)
+    split = read_pair(train, reader, test=test, test_size=test_size, all_rows=all_rows,
+                      seed=seed)
+    for text in split.notices:
+        notice(text)
+    train_data, test_data = split.train, split.test
     with StepProgress(quiet, len(names) * len(shares)) as progress:
         curve = learning_curve(train_data, test_data, names, shares, metric, seed=seed,
                                progress=progress)

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-PIPED_WIDTH = 160
+PIPED_WIDTH = 200
 
 
 def console(stderr: bool = False) -> Any:

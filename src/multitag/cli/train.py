@@ -13,11 +13,21 @@ from typing import Any
 import typer
 
 from multitag.cli import reader_options as ro
-from multitag.cli.common import METRICS_JSON_OPTION, QUIET_OPTION, write_json_atomic
+from multitag.cli.common import (
+    ALL_ROWS_OPTION,
+    METRICS_JSON_OPTION,
+    QUIET_OPTION,
+    TEST_OPTION,
+    TEST_SIZE_OPTION,
+    write_json_atomic,
+)
 from multitag.cli.options import TRAIN_OPTIONS, with_train_options
 from multitag.cli.rendering import notice, render_metrics
 from multitag.data.registry import ReaderOptions
 from multitag.options import TrainOptions
+
+ESTIMATE = ("out-of-fold: the training rows each network held out (cross-fitting folds or the "
+            "validation split), decided by a rule tuned on the other held-out rows")
 
 
 def register(app: typer.Typer) -> None:
@@ -28,9 +38,9 @@ def register(app: typer.Typer) -> None:
 @with_train_options()
 def train(
     path: Path = ro.DATA_ARGUMENT,
-    test: Path = typer.Option(None, "--test", help="Held-out test file: its metrics are "
-                              "reported and written to --metrics-json.", dir_okay=False,
-                              exists=True),
+    test: Path = TEST_OPTION,
+    test_size: float = TEST_SIZE_OPTION,
+    all_rows: bool = ALL_ROWS_OPTION,
     out: Path = typer.Option(..., "--out", help="Model directory to write."),
     resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run whose "
                                 "checkpoint is in OUT/checkpoint (same data and options)."),
@@ -61,13 +71,14 @@ def train(
         out, options, resume, checkpoint_every, checkpoint_minutes)
     callbacks: list[Any] = [] if quiet else _progress(stream)
     with checkpoints.guarded(checkpointer):
-        run = train_files(path, options, reader=reader, test=test, stream=stream,
+        run = train_files(path, options, reader=reader, test=test, test_size=test_size,
+                          all_rows=all_rows, stream=stream,
                           chunk_rows=chunk_rows, distributed=distributed,
                           dist_timeout=dist_timeout, notify=notice,
                           callbacks=[*callbacks, *([checkpointer] if checkpointer else [])])
     if not run.is_main:
         return
-    _finish(run, out, test, metrics_json, quiet)
+    _finish(run, out, metrics_json, quiet)
 
 
 def _progress(stream: bool) -> list[Any]:
@@ -77,14 +88,20 @@ def _progress(stream: bool) -> list[Any]:
     return [ProgressCallback(label="training"), *([PassProgress()] if stream else [])]
 
 
-def _finish(run: Any, out: Path, test: Path | None, metrics_json: Path | None,
-            quiet: bool) -> None:
+def _finish(run: Any, out: Path, metrics_json: Path | None, quiet: bool) -> None:
     outcome = run.outcome
     payload: dict[str, Any] = {"fit_seconds": outcome.fit_seconds}
     if run.evaluation is not None:
         payload = run.evaluation.metrics_json(outcome.fit_seconds)
         outcome.bundle.metrics = {"test": payload}
-        render_metrics(run.evaluation.report, f"Test set {test.name}: {run.test_rows:,} rows")
+        render_metrics(run.evaluation.report, f"Test set {run.test_name}: {run.test_rows:,} rows")
+    elif run.estimate is not None:
+        rows = len(run.estimate.probabilities)
+        payload = {**run.estimate.report.metrics, "fit_seconds": outcome.fit_seconds,
+                   "estimate": ESTIMATE, "estimate_rows": rows}
+        outcome.bundle.metrics = {"held_out_estimate": payload}
+        render_metrics(run.estimate.report, f"No test set: estimate on {rows:,} held-out "
+                       "training rows (out-of-fold; each decided by a rule tuned on the others)")
     outcome.bundle.save(out)
     if metrics_json is not None:
         write_json_atomic(metrics_json, payload)

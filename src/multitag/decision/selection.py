@@ -67,20 +67,28 @@ def _best_k(objective: str, Y: np.ndarray, proba: np.ndarray) -> int:
     return best_k
 
 
-def cross_validated_score(decision: str, objective: str, Y: np.ndarray, proba: np.ndarray,
-                          seed: int = 0, **params: object) -> float:
-    """`objective` of rule `decision` when each fold's rule is tuned on the other folds."""
+def cross_validated_predictions(decision: str, objective: str, Y: np.ndarray,
+                                proba: np.ndarray, seed: int = 0,
+                                **params: object) -> np.ndarray:
+    """0/1 predictions of rule `decision` where each fold's rule is tuned on the other folds
+    (an honest estimate: no row is decided by a rule tuned on it)."""
     n_rows = len(Y)
     if n_rows < 2 * THRESHOLD_FOLDS:
-        rule = fit_rule(decision, objective, Y, proba, **params)
-        return score(objective, Y, rule.predict(proba))
+        return fit_rule(decision, objective, Y, proba, **params).predict(proba)
     fold = np.random.default_rng(seed).permutation(n_rows) % THRESHOLD_FOLDS
     predicted = np.zeros(Y.shape, dtype=np.uint8)
     for k in range(THRESHOLD_FOLDS):
         rest, this = fold != k, fold == k
         rule = fit_rule(decision, objective, Y[rest], proba[rest], **params)
         predicted[this] = rule.predict(proba[this])
-    return score(objective, Y, predicted)
+    return predicted
+
+
+def cross_validated_score(decision: str, objective: str, Y: np.ndarray, proba: np.ndarray,
+                          seed: int = 0, **params: object) -> float:
+    """`objective` of rule `decision` when each fold's rule is tuned on the other folds."""
+    return score(objective, Y, cross_validated_predictions(decision, objective, Y, proba, seed,
+                                                           **params))
 
 
 def best_rule(decision: str, objective: str, Y: np.ndarray, proba: np.ndarray,

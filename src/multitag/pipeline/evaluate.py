@@ -35,6 +35,7 @@ def evaluate_model(bundle: Any, data: Dataset,
     from multitag.decision.rules import rule_thresholds
     from multitag.metrics.evaluation import evaluate
 
+    data = align_labels(bundle.label_names, data)
     check_same_labels(bundle, data)
     started = time.perf_counter()
     proba = (predict_proba or bundle.predict_proba)(data)
@@ -45,6 +46,34 @@ def evaluate_model(bundle: Any, data: Dataset,
     if thresholds is not None:
         report = report.with_thresholds(thresholds)
     return Evaluation(report=report, predict_seconds=seconds, probabilities=proba)
+
+
+def held_out_estimate(outcome: Any) -> Evaluation | None:
+    """Every metric on the training rows the kept model held out (cross-fitting folds or the
+    validation split), each row decided by a rule tuned on the other rows (threshold
+    cross-validation): the estimate when there is no test set. None without held-out rows."""
+    from multitag.decision.selection import cross_validated_predictions
+    from multitag.metrics.evaluation import evaluate
+
+    if outcome.held_out is None or not len(outcome.held_out[0]):
+        return None
+    Y, proba = outcome.held_out
+    options, rule = outcome.options, outcome.bundle.decision_rule
+    params = {"threshold": 0.5 if options.threshold == "auto" else options.threshold,
+              "k": None if options.top_k == "auto" else options.top_k}
+    predicted = cross_validated_predictions(rule.name, options.objective, Y, proba,
+                                            options.seed, **params)
+    report = evaluate(Y, proba, predicted, label_names=outcome.bundle.label_names)
+    return Evaluation(report=report, predict_seconds=0.0, probabilities=proba)
+
+
+def align_labels(bundle_labels: list[str], data: Dataset) -> Dataset:
+    """`data` with the model's label columns, in the model's order, when it has them all
+    (e.g. a test file read with every value of a multi-target attribute)."""
+    if list(data.label_names) == list(bundle_labels) or not set(bundle_labels) <= set(
+            data.label_names):
+        return data
+    return data.select_labels(bundle_labels)
 
 
 def check_same_labels(bundle: Any, data: Dataset) -> None:

@@ -132,7 +132,8 @@ def _fit(prepared: Prepared, options: TrainOptions, mode: str, callbacks: Sequen
                         f"{np.median(weights):.3g}, max {weights.max():.3g} (stored in "
                         "model.json)")
         choice = decide(options, networks.Y_held, networks.P_held)
-        candidates.append(Candidate("mlp", lambda: networks.module, choice))
+        candidates.append(Candidate("mlp", lambda: networks.module, choice,
+                                    (networks.Y_held, networks.P_held)))
     if options.model in ("auto", *LINEAR_MODELS):
         from multitag.pipeline.members import member_splits
 
@@ -149,8 +150,7 @@ def _fit(prepared: Prepared, options: TrainOptions, mode: str, callbacks: Sequen
     if options.decision == AUTO and best.choice.account:
         notices.add(f"decision rule of {best.name}: {best.choice.rule.name} (threshold "
                     f"cross-validation {options.objective}: {best.choice.account})")
-    held = (networks.Y_held, networks.P_held) if best.name == "mlp" and networks else None
-    return _Kept(best.name, best.build(), best.choice, held), networks
+    return _Kept(best.name, best.build(), best.choice, best.held_out), networks
 
 
 def _networks(prepared: Prepared, options: TrainOptions, mode: str,

@@ -27,6 +27,7 @@ class Candidate:
     name: str
     build: Callable[[], Any]
     choice: RuleChoice
+    held_out: tuple[np.ndarray, np.ndarray] | None = None  # labels, probabilities
 
     @property
     def score(self) -> float:
@@ -58,7 +59,8 @@ def linear_candidate(name: str, X: Any, Y: np.ndarray,
     held_out = counts > 0
     proba = total[held_out] / counts[held_out, None]
     choice = decide(options, Y[held_out], proba)
-    return Candidate(name, lambda: fit_linear(name, X, Y, options.seed), choice)
+    return Candidate(name, lambda: fit_linear(name, X, Y, options.seed), choice,
+                     (Y[held_out], proba))
 
 
 def choose(candidates: list[Candidate], objective: str) -> tuple[Candidate, str]:
