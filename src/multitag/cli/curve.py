@@ -53,6 +53,10 @@ def curve_command(
     from multitag.pipeline.holdout import read_pair
     from multitag.report.curves import plot_curve
 
+    if out is not None:  # before any work: the picture needs matplotlib
+        from multitag.exceptions import require_extra
+
+        require_extra("plots", "`multitag curve --out`")
     names, metric = parse_models(models), curve_metric(metric)
     shares = _parse_fractions(fractions)
     split = read_pair(train, reader, test=test, test_size=test_size, all_rows=all_rows,

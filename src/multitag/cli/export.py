@@ -27,6 +27,9 @@ def export(
                               dir_okay=False),
 ) -> None:
     from multitag.bundle.directory import ModelBundle
+    from multitag.exceptions import require_extra
+
+    require_extra("onnx", "`multitag export --onnx`", ("onnx",))
     from multitag.serving.onnx import export_onnx
 
     result = export_onnx(ModelBundle.load(model_dir), onnx)

@@ -26,6 +26,9 @@ def report(
     """Evaluate a saved model on labelled DATA and write plots, report.md and report.html."""
     from multitag.bundle.directory import ModelBundle
     from multitag.data import load
+    from multitag.exceptions import require_extra
+
+    require_extra("plots", "`multitag report`")
     from multitag.report import build_report
 
     bundle = ModelBundle.load(model_dir)
