@@ -43,6 +43,35 @@ def test_serve_loads_the_model_once_and_binds_loopback(model_dir, no_server) -> 
     assert {"/predict", "/labels", "/health"} <= {r.path for r in call["app"].routes}
 
 
+def test_serve_impute_reaches_the_app(model_dir, no_server) -> None:
+    assert _run("serve", model_dir) == 0
+    assert _run("serve", model_dir, "--impute") == 0
+    strict, imputing = (c["app"] for c in no_server if "app" in c)
+    assert "Every feature is required" in strict.description
+    assert "listed in each prediction's `imputed`" in imputing.description
+
+
+@pytest.fixture(scope="module")
+def strict_model_dir(tmp_path_factory) -> Path:
+    """A model whose preprocessing does not impute (NaN is an error)."""
+    from dataclasses import replace
+
+    from multitag.features.preprocessor import Preprocessor
+
+    data = numeric_data()
+    bundle = train(data)
+    bundle = replace(bundle, preprocessor=Preprocessor(impute="none").fit(data))
+    return bundle.save(tmp_path_factory.mktemp("cli") / "strict")
+
+
+def test_serve_impute_refuses_a_model_without_imputation(strict_model_dir, capsys,
+                                                         no_server) -> None:
+    assert _run("serve", strict_model_dir, "--impute") == 2
+    err = capsys.readouterr().err
+    assert "--impute" in err and "impute='none'" in err and len(err.strip().splitlines()) == 1
+    assert not [c for c in no_server if "app" in c]
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (("serve", "{missing}"), "not a model directory"),
     (("serve", "{model}", "--port", "70000"), "--port"),

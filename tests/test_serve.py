@@ -16,7 +16,7 @@ pytest.importorskip("fastapi")
 uvicorn = pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
-from model_helpers import LABELS, numeric_data, text_data, train  # noqa: E402
+from model_helpers import LABELS, numeric_data, text_data, tfidf_bundle, train  # noqa: E402
 from multitag.decision.rules import make_rule  # noqa: E402
 from multitag.serving.service import create_app  # noqa: E402
 
@@ -94,15 +94,137 @@ def test_batch_and_named_features_equal_bundle_predict(client, numeric) -> None:
     assert all("probabilities" not in p for p in predictions)
 
 
-def test_absent_named_features_are_imputed_like_nan(client, numeric) -> None:
+# --------------------------------------------------------------------------- missing features
+def test_missing_named_features_are_a_422_naming_them(client) -> None:
+    answer = client.post("/predict", json={"features": {}})
+    assert answer.status_code == 422, answer.text
+    (error,) = answer.json()["detail"]
+    assert error["loc"] == ["body", "features"] and error["type"] == "missing_features"
+    assert "lacks 6 of the model's 6 features: 'f0', 'f1', 'f2', 'f3', 'f4' (+1 more)" in \
+        error["msg"]
+    assert "--impute" in error["msg"]
+    assert error["ctx"] == {"missing": [f"f{i}" for i in range(6)], "n_missing": 6}
+    one = client.post("/predict", json={"features": {f"f{i}": 1.0 for i in range(5)}})
+    assert one.status_code == 422 and one.json()["detail"][0]["ctx"]["missing"] == ["f5"]
+
+
+def test_missing_features_in_a_batch_name_each_item(client) -> None:
+    full = dict(zip([f"f{i}" for i in range(6)], GOOD))
+    items = [{"features": full}, {"features": {"f0": 1.0}}, {"features": GOOD},
+             {"features": {k: v for k, v in full.items() if k != "f3"}}]
+    answer = client.post("/predict", json={"items": items})
+    assert answer.status_code == 422, answer.text
+    detail = answer.json()["detail"]
+    assert [d["loc"] for d in detail] == [["body", "items", 1, "features"],
+                                          ["body", "items", 3, "features"]]
+    assert detail[0]["msg"].startswith("item 1 lacks 5 of the model's 6 features")
+    assert detail[1]["ctx"] == {"missing": ["f3"], "n_missing": 1}
+    many = client.post("/predict", json={"items": [{"features": {}}] * 25})
+    assert many.status_code == 422
+    assert len(many.json()["detail"]) == 11  # ten items, then how many more
+    assert "15 more item(s)" in many.json()["detail"][-1]["msg"]
+
+
+@pytest.fixture(scope="module")
+def imputing(numeric) -> Iterator[httpx.Client]:
+    app = create_app(numeric[1], impute=True)
+    with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=30) as http:
+        yield http
+
+
+def test_impute_fills_absent_features_like_nan_and_says_which(imputing, numeric) -> None:
     bundle, row = numeric[1], _rows(numeric, 1)
-    answer = client.post("/predict", json={"features": {"f0": row[0, 0]}, "proba": True})
+    answer = imputing.post("/predict", json={"features": {"f0": row[0, 0], "f4": row[0, 4]},
+                                             "proba": True})
     assert answer.status_code == 200, answer.text
+    (prediction,) = answer.json()["predictions"]
     partial = np.full((1, 6), np.nan)
-    partial[0, 0] = row[0, 0]
-    got = answer.json()["predictions"][0]["probabilities"]
+    partial[0, [0, 4]] = row[0, [0, 4]]
+    got = prediction["probabilities"]
     np.testing.assert_allclose([got[n] for n in LABELS], bundle.predict_proba(partial)[0],
                                rtol=0, atol=1e-12)
+    assert prediction["imputed"] == ["f1", "f2", "f3", "f5"] and prediction["n_imputed"] == 4
+    batch = imputing.post("/predict", json={"items": [{"features": {}},
+                                                      {"features": row[0].tolist()}]})
+    assert batch.status_code == 200, batch.text
+    first, second = batch.json()["predictions"]
+    assert first["n_imputed"] == 6 and second == {
+        "labels": _names(bundle.predict(row)[0]), "imputed": [], "n_imputed": 0}
+    assert imputing.get("/health").json()["impute"] is True
+    as_dict = _features_as_dict(imputing)
+    assert "required" not in as_dict and "minProperties" not in as_dict
+
+
+def _features_as_dict(http: httpx.Client) -> dict[str, Any]:
+    """The {name: number} form of `features` in the single-item request schema."""
+    schema = http.get("/openapi.json").json()["components"]["schemas"]["SingleRequest"]
+    (as_dict,) = [s for s in schema["properties"]["features"]["oneOf"] if s["type"] == "object"]
+    return as_dict
+
+
+def test_schema_says_every_feature_is_required_unless_imputing(client) -> None:
+    as_dict = _features_as_dict(client)
+    assert as_dict["required"] == [f"f{i}" for i in range(6)]
+    assert as_dict["minProperties"] == 6
+    assert client.get("/health").json()["impute"] is False
+
+
+def test_impute_lists_at_most_50_names_and_counts_them_all() -> None:
+    data = numeric_data(d=60)
+    bundle = train(data)
+    for impute in (False, True):
+        with LiveServer(create_app(bundle, impute=impute)) as server, \
+                httpx.Client(base_url=server.url, timeout=30) as http:
+            answer = http.post("/predict", json={"features": {"f7": 1.0}})
+        names = [f"f{i}" for i in range(60) if i != 7]
+        if impute:
+            (prediction,) = answer.json()["predictions"]
+            assert prediction["imputed"] == names[:50] and prediction["n_imputed"] == 59
+        else:
+            (error,) = answer.json()["detail"]
+            assert answer.status_code == 422 and "(+54 more)" in error["msg"]
+            assert error["ctx"] == {"missing": names[:50], "n_missing": 59}
+
+
+def test_impute_needs_a_model_that_imputes(numeric) -> None:
+    from dataclasses import replace
+
+    from multitag.exceptions import ConfigError
+    from multitag.features.preprocessor import Preprocessor
+
+    data, bundle = numeric
+    strict = replace(bundle, preprocessor=Preprocessor(impute="none").fit(data))
+    with pytest.raises(ConfigError, match=r"--impute.*impute='none'"):
+        create_app(strict, impute=True)
+    with LiveServer(create_app(strict)) as server, \
+            httpx.Client(base_url=server.url, timeout=30) as http:
+        answer = http.post("/predict", json={"features": {"f0": 1.0}})
+    assert answer.status_code == 422
+    assert "trained without imputation" in answer.json()["detail"][0]["msg"]
+
+
+def test_sparse_model_reads_absent_features_as_zero() -> None:
+    import scipy.sparse as sp
+
+    bundle, _ = tfidf_bundle()
+    row = sp.csr_matrix(([2.0, 1.0], ([0, 0], [1, 7])), shape=(1, 10))
+    for impute in (False, True):
+        with LiveServer(create_app(bundle, impute=impute)) as server, \
+                httpx.Client(base_url=server.url, timeout=30) as http:
+            named = http.post("/predict", json={"features": {"w1": 2.0, "w7": 1.0},
+                                                "proba": True})
+            empty = http.post("/predict", json={"features": {}})
+            dense = http.post("/predict", json={"features": row.toarray()[0].tolist(),
+                                                "proba": True})
+        assert named.status_code == 200 and empty.status_code == 200, (named.text, empty.text)
+        (prediction,) = named.json()["predictions"]
+        got = [prediction["probabilities"][n] for n in LABELS]
+        np.testing.assert_allclose(got, bundle.predict_proba(row)[0], rtol=0, atol=1e-12)
+        assert dense.json()["predictions"][0]["probabilities"] == prediction["probabilities"]
+        if impute:  # nothing is imputed: absent means 0 for a sparse model
+            assert prediction["imputed"] == [] and prediction["n_imputed"] == 0
+        else:
+            assert "imputed" not in prediction
 
 
 def test_top_k_and_threshold_override_the_saved_rule(client, numeric) -> None:
@@ -126,6 +248,17 @@ def test_health_labels_and_openapi(client) -> None:
     assert set(schema["paths"]) == {"/predict", "/labels", "/health"}
     assert {"200", "400", "413", "422"} <= set(schema["paths"]["/predict"]["post"]["responses"])
     assert client.get("/docs").status_code == 200
+
+
+def test_head_answers_like_get_without_a_body(client) -> None:
+    for path in ("/health", "/labels"):
+        head = client.head(path)
+        assert head.status_code == 200 and head.content == b"", path
+        assert head.headers["content-type"] == "application/json"
+    assert client.head("/predict").status_code == 405
+    assert client.options("/health").status_code == 405
+    schema = client.get("/openapi.json").json()
+    assert set(schema["paths"]["/health"]) == {"get"}  # HEAD is implied by GET, not listed
 
 
 # --------------------------------------------------------------------------- bad requests

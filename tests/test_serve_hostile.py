@@ -99,6 +99,12 @@ BAD: dict[str, Bad] = {
                                       ("features",), 422),
     "invalid UTF-8": Bad(b'{"features": "\xff\xfe\xfd"}', ("could not be read",), 400),
     "empty object in a batch": Bad(_json({"items": [{}]}), ("items.0.features",), 422),
+    "features an empty object": Bad(_json({"features": {}}), (
+        "lacks 6 of the model's 6 features", "'f0'", "--impute"), 422),
+    "a batch item lacking a feature": Bad(_json({"items": [{"features": GOOD}, {"features": {
+        f"f{i}": 1.0 for i in range(5)}}]}), ("items.1.features", "lacks 1", "'f5'"), 422),
+    "1000 items lacking features": Bad(_json({"items": [{"features": {}}] * 1000}),
+                                       ("990 more item(s)",), 422),
     "only whitespace": Bad(b"  \n\t ", ("not valid JSON",), 400),
 }
 

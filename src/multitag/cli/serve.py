@@ -21,17 +21,24 @@ def serve(
     max_items: int = typer.Option(1000, "--max-items", help="Most items in one request."),
     max_body_bytes: int = typer.Option(8 * 1024 * 1024, "--max-body-bytes",
                                        help="Largest request body accepted (else 413)."),
+    impute: bool = typer.Option(False, "--impute", help="Fill features absent from a "
+                                "request with the training median/mean (the model's own "
+                                "imputation) and list them in each prediction; without it, a "
+                                "row lacking features is refused with 422 naming them. A "
+                                "sparse model reads absent features as 0 either way."),
     threads: int = typer.Option(1, "--threads", help="torch intra-op threads (1 serves small "
                                 "requests fastest; more helps large batches on many cores)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Log warnings and errors only."),
 ) -> None:
-    """Serve MODEL_DIR over HTTP: POST /predict, GET /labels, GET /health, docs at /docs."""
+    """Serve MODEL_DIR over HTTP: POST /predict, GET /labels, GET /health, docs at /docs.
+
+    Every feature of an item is required unless --impute is given."""
     _limit_openmp(threads)
     from multitag.bundle.directory import ModelBundle
 
     bundle = ModelBundle.load(model_dir)
     _server().serve(bundle, host, port, max_items=max_items, max_body_bytes=max_body_bytes,
-                    threads=threads, log_level="warning" if quiet else "info")
+                    impute=impute, threads=threads, log_level="warning" if quiet else "info")
 
 
 def _limit_openmp(threads: int) -> None:

@@ -2,16 +2,17 @@
 
 The response models (`PredictResponse`, `LabelsResponse`, `HealthResponse` and the 400/413/422
 error bodies in `ERRORS`) are fixed; `Spec` reads from a saved model what a request must hold
-(feature count and names, text, sparse or imputed input, label count), and `request_type(spec)`
-builds the single-item or batch request type FastAPI validates bodies against. Not defined here
-on purpose: `from __future__ import annotations` (pydantic and FastAPI read annotations at run
-time).
+(feature count and names, text, sparse input, whether absent features are imputed, label count),
+and `request_type(spec)` builds the single-item or batch request type FastAPI validates bodies
+against. Not defined here on purpose: `from __future__ import annotations` (pydantic and FastAPI
+read annotations at run time).
 """
 
 from typing import Annotated, Any, Literal, Union
 
 from multitag.bundle.directory import ModelBundle
 from multitag.exceptions import ConfigError
+from multitag.serving.errors import NAMES_LISTED
 
 try:
     from pydantic import (
@@ -56,6 +57,9 @@ class ErrorItem(BaseModel):
     loc: list[str | int]
     msg: str
     type: str
+    ctx: dict[str, Any] | None = Field(None, description=(
+        "Details, when there are any: for `missing_features`, `missing` (the first "
+        f"{NAMES_LISTED} absent names) and `n_missing` (how many in all)."))
 
 
 class ValidationErrors(BaseModel):
@@ -65,10 +69,18 @@ class ValidationErrors(BaseModel):
 
 
 class Prediction(BaseModel):
-    """One item's predicted label names and, if asked for, every label's probability."""
+    """One item's predicted label names and, if asked for, every label's probability.
+
+    A server started with `--impute` also says which features the item lacked and were filled
+    with the training value (`imputed`, the first names, and `n_imputed`, how many)."""
 
     labels: list[str]
     probabilities: dict[str, float] | None = None
+    imputed: list[str] | None = Field(None, max_length=NAMES_LISTED, description=(
+        f"Only with `--impute`: the first {NAMES_LISTED} features absent from the item, in "
+        "training order, filled with the training median/mean."))
+    n_imputed: int | None = Field(None, ge=0, description=(
+        "Only with `--impute`: how many features were absent and filled."))
 
 
 class PredictResponse(BaseModel):
@@ -85,6 +97,8 @@ class HealthResponse(BaseModel):
     n_features: int
     n_labels: int
     text: bool
+    impute: bool = Field(description="Whether absent features are imputed (`--impute`) "
+                                     "instead of refused.")
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -99,24 +113,33 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 class Spec:
     """What a request for this model must hold."""
 
-    def __init__(self, bundle: ModelBundle, max_items: int) -> None:
+    def __init__(self, bundle: ModelBundle, max_items: int, impute: bool = False) -> None:
         pre = bundle.preprocessor
         self.names = list(bundle.feature_names)
         self.index = {n: i for i, n in enumerate(self.names)}
         self.text = getattr(pre, "text_", None) is not None
         self.sparse = bool(getattr(pre, "sparse_input_", False))
-        self.imputes = getattr(pre, "fill_", None) is not None
+        self.imputes = getattr(pre, "fill_", None) is not None  # the model can fill NaN
+        self.impute = impute  # ... and the server fills absent features (`--impute`)
         self.n_labels = len(bundle.label_names)
         self.max_items = max_items
+
+    @property
+    def needs_all(self) -> bool:
+        """Whether an item's {name: value} must hold every feature (else 422 naming them).
+
+        A model trained on sparse input reads absent names as 0, so it never needs all."""
+        return bool(self.names) and not self.sparse and not self.impute
 
 
 def _features_type(spec: Spec) -> Any:
     n = len(spec.names)
     as_list = Annotated[list[Finite], Field(min_length=n, max_length=n)]
-    extra = {"propertyNames": {"enum": spec.names}} if n <= _NAMES_IN_SCHEMA else None
-    fills = spec.sparse or spec.imputes
-    as_dict = Annotated[dict[str, Finite], Field(min_length=0 if fills else n, max_length=n,
-                                                 json_schema_extra=extra)]
+    named = n <= _NAMES_IN_SCHEMA
+    extra: dict[str, Any] = {"propertyNames": {"enum": spec.names}} if named else {}
+    if spec.needs_all:  # checked by the service, which names what is missing (422)
+        extra.update({"minProperties": n, **({"required": spec.names} if named else {})})
+    as_dict = Annotated[dict[str, Finite], Field(max_length=n, json_schema_extra=extra or None)]
     return Annotated[
         Union[Annotated[as_list, Tag("list")], Annotated[as_dict, Tag("dict")]],  # noqa: UP007
         Discriminator(_list_or_dict, custom_error_type="features_type",
@@ -135,8 +158,8 @@ def _item_fields(spec: Spec) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     if spec.names:
         absent = ("absent names count as 0" if spec.sparse else
-                  "absent names are imputed with the training value" if spec.imputes else
-                  "every name is required")
+                  "absent names are filled with the training value and listed in `imputed`"
+                  if spec.impute else "every name is required; a 422 names any missing")
         fields["features"] = (_features_type(spec), Field(
             description=f"{len(spec.names)} numbers in training order, or {{name: number}} "
                         f"({absent})"))
