@@ -46,9 +46,12 @@ class ProgressCallback(Callback):
             self._progress.stop()
             self._progress = None
         stop = " (early stop)" if result.stopped_early else ""
+        before = (f", {result.resumed_seconds:.2f} s of them before the resume"
+                  if result.resumed_seconds else "")
         self.console.print(
-            f"  trained {len(result.history)} epochs in {result.fit_seconds:.2f} s{stop}, "
-            f"best epoch {result.best_epoch}, {result.threads} thread(s)", highlight=False)
+            f"  trained {len(result.history)} epochs in {result.fit_seconds:.2f} s{before}"
+            f"{stop}, best epoch {result.best_epoch}, {result.threads} thread(s)",
+            highlight=False)
 
 
     def on_networks_begin(self, n_members: int, n_jobs: int) -> None:

@@ -90,14 +90,15 @@ def _progress(stream: bool) -> list[Any]:
 
 def _finish(run: Any, out: Path, metrics_json: Path | None, quiet: bool) -> None:
     outcome = run.outcome
-    payload: dict[str, Any] = {"fit_seconds": outcome.fit_seconds}
+    seconds = outcome.total_seconds
+    payload: dict[str, Any] = {"fit_seconds": seconds}
     if run.evaluation is not None:
-        payload = run.evaluation.metrics_json(outcome.fit_seconds)
+        payload = run.evaluation.metrics_json(seconds)
         outcome.bundle.metrics = {"test": payload}
         render_metrics(run.evaluation.report, f"Test set {run.test_name}: {run.test_rows:,} rows")
     elif run.estimate is not None:
         rows = len(run.estimate.probabilities)
-        payload = {**run.estimate.report.metrics, "fit_seconds": outcome.fit_seconds,
+        payload = {**run.estimate.report.metrics, "fit_seconds": seconds,
                    "estimate": ESTIMATE, "estimate_rows": rows}
         outcome.bundle.metrics = {"held_out_estimate": payload}
         render_metrics(run.estimate.report, f"No test set: estimate on {rows:,} held-out "
@@ -106,5 +107,7 @@ def _finish(run: Any, out: Path, metrics_json: Path | None, quiet: bool) -> None
     if metrics_json is not None:
         write_json_atomic(metrics_json, payload)
     where = f" on {run.world_size} processes" if run.world_size > 1 else ""
-    typer.echo(f"model saved to {out} (trained in {outcome.fit_seconds:.1f} s{where}, "
+    resumed = (f": {outcome.fit_seconds:.1f} s in this run after {outcome.resumed_seconds:.1f} "
+               "s before the resume" if outcome.resumed_seconds else "")
+    typer.echo(f"model saved to {out} (trained in {seconds:.1f} s{where}{resumed}, "
                f"{outcome.threads} thread(s))", err=not quiet)

@@ -44,6 +44,12 @@ class TrainOutcome:
     options: TrainOptions | None = None
     held_out: tuple[np.ndarray, np.ndarray] | None = None  # labels, probabilities
     member_results: list[Any] = field(default_factory=list)  # one per network
+    resumed_seconds: float = 0.0  # training before a resume (the longest network's)
+
+    @property
+    def total_seconds(self) -> float:
+        """This run's time plus the training it resumed from."""
+        return self.fit_seconds + self.resumed_seconds
 
 
 class _Notices(list):
@@ -84,7 +90,9 @@ def train(data: Dataset | ChunkedFile, options: TrainOptions, *, distributed: bo
         threads=result.threads if result else 1,
         stopped_early=bool(result and result.stopped_early),
         best_epoch=result.best_epoch if result else 0, notices=list(notices), options=options,
-        held_out=kept.held_out, member_results=networks.member_results if result else [])
+        held_out=kept.held_out, member_results=networks.member_results if result else [],
+        resumed_seconds=max((r.resumed_seconds for r in networks.member_results), default=0.0)
+        if result else 0.0)
 
 
 def check_runnable(options: TrainOptions, mode: str = MEMORY) -> None:
@@ -141,9 +149,15 @@ def _fit(prepared: Prepared, options: TrainOptions, mode: str, callbacks: Sequen
             prepared.Y, options.ensemble, options.validation_split,
             options.validation_strategy, options.seed)
         names = LINEAR_MODELS if options.model == "auto" else (options.model,)
+        if candidates:
+            notices.add(f"--model auto: held-out {options.objective} of mlp "
+                        f"{abs(candidates[0].score):.4f}; fitting {', '.join(names)} on the same "
+                        "held-out rows ...")
         for name in names:
-            notices.add(f"fitting {name} on the same held-out rows ...")
+            started = time.perf_counter()
             candidates.append(linear_candidate(name, prepared.X, prepared.Y, splits, options))
+            notices.add(f"{name}: held-out {options.objective} "
+                        f"{abs(candidates[-1].score):.4f} ({time.perf_counter() - started:.1f} s)")
     best, account = choose(candidates, options.objective)
     if options.model == "auto":
         notices.add(account)

@@ -64,6 +64,7 @@ class TrainResult:
     fast_path: bool = False
     pos_weight: list[float] | None = None
     device: str = "cpu"
+    resumed_seconds: float = 0.0  # training time before a resume (in fit_seconds too)
 
 
 @dataclass
@@ -128,6 +129,7 @@ class Trainer:
                            torch.Generator().manual_seed(cfg.seed), result, train, valid)
         for callback in self.callbacks:
             callback.on_loop_start(self, state)
+        result.resumed_seconds = state.elapsed  # > 0 when a checkpoint was restored
         started = time.perf_counter() - state.elapsed
         for callback in self.callbacks:
             callback.on_train_begin(self, cfg.epochs)
