@@ -259,3 +259,45 @@ def test_tags_that_are_neither_text_nor_lists_name_the_file(tmp_path) -> None:
     with pytest.raises(DataFormatError, match=r"t.parquet: tags must be text or a list"):
         list(iter_chunks(path, options, 1))
     assert [c.n_samples for c in iter_chunks(path, options, 1, with_labels=False)] == [1, 1]
+
+
+# --- the encodings that depend on the whole file ------------------------------------------
+
+def _encoded_file(root: Path, name: str) -> tuple[Path, dict]:
+    from encoding_files import write_multitarget, write_protein, write_table
+
+    tables = {"csv": "csv", "tsv": "tsv", "jsonl": "jsonl", "parquet": "parquet",
+              "csv-drop": "csv"}
+    if name in tables:
+        options = {"label_prefix": "lab_"}
+        if name == "csv-drop":
+            options["drop_columns"] = "x,grade"
+        return write_table(root, tables[name]), options
+    if name.startswith("multi-target"):
+        return write_multitarget(root), {"all_target_values": name.endswith("all")}
+    options = {"drop_columns": "len,yn2"} if name == "arff-drop" else {}
+    return write_protein(root, sparse=name.endswith("sparse")), options
+
+
+ENCODED = ["protein", "protein-sparse", "multi-target", "multi-target-all", "arff-drop", "csv",
+           "tsv", "jsonl", "parquet", "csv-drop"]
+
+
+@pytest.mark.parametrize("name", ENCODED)
+@pytest.mark.parametrize("chunk_rows", [1, 6, 100])
+def test_chunks_equal_a_full_load_with_identifiers_two_valued_and_multi_target(
+        tmp_path, name, chunk_rows) -> None:
+    """Identifiers dropped, two-valued nominals as one column, the implicit negative of a
+    multi-target label: decided over the whole file, also in chunks (and for prediction)."""
+    path, options = _encoded_file(tmp_path, name)
+    full = load(path, **options)
+    reader = make_options(None, **options)
+    chunks = list(iter_chunks(path, reader, chunk_rows))
+    _assert_same(chunks, full)
+    assert all(c.n_attributes == full.n_attributes for c in chunks)
+    assert all(c.encoding == full.encoding for c in chunks)
+    unlabelled = list(iter_chunks(path, reader, chunk_rows, with_labels=False))
+    assert all(c.feature_names == full.feature_names for c in unlabelled)
+    from_model = list(iter_chunks(path, reader, chunk_rows, with_labels=False,
+                                  feature_names=full.feature_names))
+    assert all(c.feature_names == full.feature_names for c in from_model)

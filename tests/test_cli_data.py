@@ -76,3 +76,60 @@ def test_bad_input_is_one_line_and_exit_2(
 def test_missing_file_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _run(capsys, "data", "info", str(DATA / "nope.arff"))
     assert code == 2 and "nope.arff" in err
+
+
+# --- encoded features, --drop-columns, --all-target-values, a missing extra ---------------
+
+def test_info_shows_attributes_and_encoded_features(capsys: pytest.CaptureFixture[str],
+                                                    tmp_path) -> None:
+    from encoding_files import write_protein
+
+    path = write_protein(tmp_path)
+    code, out, _ = _run(capsys, "data", "info", str(path))
+    assert code == 0
+    text = " ".join(out.replace("│", " ").split())
+    assert ("11 attributes -> 12 encoded features (1 nominal one-hot; 7 two-valued (e.g. "
+            "NO/YES) -> one column each; 1 identifier dropped)") in text
+    assert "dropped identifier-like attribute 'protein' (28 distinct values in 30 rows)" in text
+    code, out, _ = _run(capsys, "data", "info", str(path), "--drop-columns", "len", "--json")
+    info = json.loads(out)
+    assert code == 0 and info["n_attributes"] == 11 and info["n_features"] == 11
+    assert info["features"].endswith("1 identifier dropped; 1 dropped by --drop-columns)")
+
+
+def test_info_plain_numeric_file_keeps_the_short_features_line(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "data", "info", str(DATA / "meka_first.arff"), "--json")
+    assert code == 0 and json.loads(out)["features"] == "3"
+
+
+def test_drop_columns_unknown_name_is_one_line_and_exit_2(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(capsys, "data", "info", str(DATA / "labels.csv"), "--label-prefix",
+                        "lab_", "--drop-columns", "note,colur")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "labels.csv: --drop-columns: no column 'colur' in the file; expected some of" in err
+    code, out, _ = _run(capsys, "data", "info", str(DATA / "labels.csv"), "--label-prefix",
+                        "lab_", "--drop-columns", "note", "--json")
+    assert code == 0 and json.loads(out)["n_features"] == 5
+
+
+def test_all_target_values_flag(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+    from encoding_files import write_multitarget
+
+    path = write_multitarget(tmp_path, " -split-number 30")
+    code, out, _ = _run(capsys, "data", "info", str(path), "--json")
+    assert code == 0 and json.loads(out)["n_labels"] == 5
+    code, out, _ = _run(capsys, "data", "info", str(path), "--all-target-values", "--json")
+    assert code == 0 and json.loads(out)["n_labels"] == 7
+
+
+def test_a_missing_extra_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    code, _, err = _run(capsys, "data", "info", str(DATA / "labels.csv"), "--label-prefix",
+                        "lab_")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "reading CSV files needs the `tabular` extra (pandas is not installed)" in err

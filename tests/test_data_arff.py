@@ -176,7 +176,7 @@ def test_malformed_files_name_file_line_and_expectation(name: str, message: str)
         ("@attribute y {0,1}\n@attribute y numeric\n@data\n1,1\n", r":3: attribute 'y' is"),
         ("@attribute y {0,1}\n@attribute x numeric\n", r"no @data line"),
         ("@attribute y {0,1}\n@attribute x numeric\n@data\n", r"no data rows"),
-        ("@attribute y {a,b}\n@attribute x numeric\n@data\na,1\n", r":2: label attribute 'y'"),
+        ("@attribute y string\n@attribute x numeric\n@data\na,1\n", r":2: label attribute 'y'"),
         ("@attribute y {0,1}\n@attribute x numeric\n@data\n?,1\n", r":5: label 'y' has a missing"),
         ("@attribute y {0,1}\n@attribute x relational\n@data\n1,1\n", r"relational"),
         ("@attribute y {0,1}\n@attribute 'x numeric\n@data\n1,1\n", r":3: unterminated"),

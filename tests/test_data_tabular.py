@@ -13,13 +13,17 @@ from multitag.data import ReaderOptions, detect_format, load
 from multitag.exceptions import ConfigError, DataFormatError
 
 
-def test_csv_label_prefix_missing_value_one_hot_and_dropped_free_text() -> None:
-    data = load(DATA / "labels.csv", label_prefix="lab_")
+def test_csv_label_prefix_missing_value_one_hot_and_dropped_column() -> None:
+    data = load(DATA / "labels.csv", label_prefix="lab_", drop_columns="note")
     assert data.label_names == ["lab_a", "lab_b"]
     assert data.feature_names == ["id", "size", "colour=blue", "colour=green", "colour=red"]
     assert data.has_missing and np.isnan(data.X[2, 1])
-    assert any("dropped column 'note'" in n for n in data.notices)
     np.testing.assert_array_equal(data.Y, [[1, 0], [0, 1], [1, 1], [0, 0]])
+    assert data.n_attributes == 4 and data.encoding.user_dropped == 1
+    # 4 rows are too few to call 'note' an identifier: its 4 values are one-hot
+    kept = load(DATA / "labels.csv", label_prefix="lab_")
+    assert kept.feature_names[-4:] == ["note=first row", "note=fourth row", "note=second row",
+                                       "note=third row"]
 
 
 def test_csv_label_columns_by_name_and_text_column() -> None:

@@ -166,7 +166,7 @@ def test_train_model_saves_linear_and_auto_models(tmp_path: Path, data, model: s
     assert kept in ("mlp", "br-svm", "br-lr") and (model == "auto" or kept == model)
     assert description["architecture"]["model"] == kept
     if model == "auto":
-        account = [n for n in outcome.notices if n.startswith("--model auto")]
+        account = [n for n in outcome.notices if n.startswith("--model auto") and "kept" in n]
         assert account and f"kept {kept}" in account[0]
         assert all(name in account[0] for name in ("mlp ", "br-svm ", "br-lr "))
     loaded = ModelBundle.load(directory)

@@ -99,7 +99,8 @@ def _render_summary(summary: DataSummary) -> None:
     table.add_column("value")
     rows = [
         ("samples", f"{summary.n_samples:,}"),
-        ("features", f"{summary.n_features:,} ({kind}, density {summary.feature_density:.4f})"),
+        ("features", summary.features_line),
+        ("feature matrix", f"{kind}, density {summary.feature_density:.4f}"),
         ("labels", f"{summary.n_labels:,}"),
         ("label cardinality", f"{summary.label_cardinality:.3f} labels per row"),
         ("label density", f"{summary.label_density:.4f}"),

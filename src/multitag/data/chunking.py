@@ -24,6 +24,7 @@ class ChunkOwner(Protocol):
     options: Any
     chunk_rows: int
     format: str
+    label_names: list[str] | None
 
 
 @dataclass(frozen=True)

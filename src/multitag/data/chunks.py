@@ -3,8 +3,9 @@
 `iter_chunks(path, options, chunk_rows)` yields the rows of a file a chunk at a time, so memory
 depends on the chunk size, not on the file. Every chunk has the feature and label columns a
 whole-file `load` would give; where those depend on the whole file (svmlight without a header:
-its width and label ids; CSV/JSONL/Parquet: one-hot values and tags) the file is read once first
-to find them, unless the caller gives them (`feature_names` from a model). Errors name the file
+its width and label ids; CSV/JSONL/Parquet: one-hot values and tags; ARFF: identifiers and the
+implicit negative of multi-valued labels) the file is read once first to find them, unless the
+caller gives them (`feature_names`, `label_names` from a model). Errors name the file
 and the line in the whole file. `ChunkedFile` also reads chunks in any order (training shuffles
 them), seeking to where each chunk starts in uncompressed text files.
 """
@@ -31,12 +32,14 @@ class ChunkedFile:
 
     `feature_names` (a model's) fixes the columns of svmlight files without a header, so no
     first pass is needed; `with_labels=False` leaves labels out (prediction: Y has no columns).
+    `label_names` (a model's) say which values of a multi-valued ARFF label attribute are
+    labels, so no first pass is needed to find its most frequent value.
     """
 
     def __init__(
         self, path: str | Path, options: ReaderOptions | None = None,
         chunk_rows: int = DEFAULT_CHUNK_ROWS, *, feature_names: Sequence[str] | None = None,
-        with_labels: bool = True,
+        with_labels: bool = True, label_names: Sequence[str] | None = None,
     ) -> None:
         if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
             raise ConfigError(f"`chunk_rows` must be a positive integer; got {chunk_rows!r}")
@@ -47,6 +50,7 @@ class ChunkedFile:
             raise DataFormatError("is a directory; expected a data file", path=self.path)
         self.options = make_options(options)
         self.chunk_rows = chunk_rows
+        self.label_names = list(label_names) if label_names is not None else None
         self.format = self.options.format or detect_format(self.path)
         self.source = _make_source(self, feature_names, with_labels)
         self.pieces: list[Piece] | None = None

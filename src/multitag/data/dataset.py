@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import scipy.sparse as sp
 
+from multitag.data.encoding import FeatureEncoding
 from multitag.exceptions import DataFormatError
 
 Matrix = np.ndarray | sp.csr_matrix
@@ -24,7 +25,8 @@ class Dataset:
     `has_missing` is set (the preprocessor imputes it); inf never is. `split_rows`: the file
     records a train/test split whose training part is its first `split_rows` rows (MEKA's
     `-split-number` / `-split-percentage`). `n_attributes`: the file's feature attributes before
-    encoding (one-hot columns, dropped identifiers), when the reader knows them.
+    encoding (one-hot columns, dropped identifiers), when the reader knows them; `encoding`
+    says what became of them (`FeatureEncoding.describe`).
     """
 
     X: Matrix
@@ -37,6 +39,7 @@ class Dataset:
     notices: tuple[str, ...] = field(default_factory=tuple)
     split_rows: int | None = None
     n_attributes: int | None = None
+    encoding: FeatureEncoding | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "X", _as_features(self.X))

@@ -24,7 +24,10 @@ class ReaderOptions:
 
     `label_columns`/`label_prefix` name the label columns (CSV, Parquet, also ARFF without XML);
     `tags_column` holds all labels of a row in one cell separated by `tag_sep`; `text_column`
-    holds raw text that the preprocessor turns into TF-IDF features.
+    holds raw text that the preprocessor turns into TF-IDF features. `drop_columns` names
+    feature attributes/columns to leave out (as named in the file; svmlight: `f12`).
+    `all_target_values`: a multi-valued target attribute (MEKA multi-target) gives a label for
+    every value, instead of leaving out its most frequent value as the implicit negative.
     """
 
     format: str | None = None
@@ -34,18 +37,27 @@ class ReaderOptions:
     tags_column: str | None = None
     tag_sep: str = "|"
     text_column: str | None = None
+    drop_columns: tuple[str, ...] = ()
+    all_target_values: bool = False
 
     def __post_init__(self) -> None:
-        cols = self.label_columns
-        if isinstance(cols, str):
-            cols = tuple(c.strip() for c in cols.split(",") if c.strip())
-        object.__setattr__(self, "label_columns", tuple(str(c) for c in cols))
+        for name in ("label_columns", "drop_columns"):
+            object.__setattr__(self, name, _names(getattr(self, name)))
         if self.labels_xml is not None:
             object.__setattr__(self, "labels_xml", Path(self.labels_xml))
         if self.format is not None:
             object.__setattr__(self, "format", resolve_format_name(self.format))
         if not self.tag_sep:
             raise ConfigError("`tag_sep` must be a non-empty string; got ''")
+
+
+def _names(value: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    """Column names from a comma-separated string or a sequence."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(c.strip() for c in value.split(",") if c.strip())
+    return tuple(str(c) for c in value)
 
 
 Reader = Callable[[Path, ReaderOptions], Dataset]

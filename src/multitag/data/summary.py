@@ -31,12 +31,26 @@ class DataSummary:
     has_missing: bool
     has_text: bool
     notices: tuple[str, ...] = field(default_factory=tuple)
+    n_attributes: int | None = None  # the file's feature attributes before encoding
+    encoding: str = ""  # what became of them (FeatureEncoding.describe)
+
+    @property
+    def features_line(self) -> str:
+        """E.g. '1,186 attributes -> 1,240 encoded features (3 nominal one-hot; ...)'; just
+        the feature count when the reader did not say or nothing was encoded."""
+        if self.n_attributes is None or (
+                self.n_attributes == self.n_features and not self.encoding):
+            return f"{self.n_features:,}"
+        how = f" ({self.encoding})" if self.encoding else ""
+        return (f"{self.n_attributes:,} attribute{'' if self.n_attributes == 1 else 's'} -> "
+                f"{self.n_features:,} encoded feature{'' if self.n_features == 1 else 's'}{how}")
 
     def to_dict(self) -> dict[str, object]:
         out = dict(self.__dict__)
         out["rarest"] = [list(x) for x in self.rarest]
         out["most_frequent"] = [list(x) for x in self.most_frequent]
         out["notices"] = list(self.notices)
+        out["features"] = self.features_line
         return out
 
 
@@ -77,6 +91,8 @@ def summarize(data: Dataset, top: int = 5) -> DataSummary:
         rarest=[(data.label_names[i], int(counts[i])) for i in order[:top]],
         most_frequent=[(data.label_names[i], int(counts[i])) for i in order[::-1][:top]],
         has_missing=data.has_missing, has_text=data.texts is not None, notices=data.notices,
+        n_attributes=data.n_attributes,
+        encoding=data.encoding.describe() if data.encoding is not None else "",
     )
 
 

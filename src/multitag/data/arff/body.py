@@ -330,4 +330,6 @@ def _convert(token: str, attr: Attribute, lookup: dict[str, int], line: int, pat
         if token not in lookup:
             _unknown_nominal(attr, repr(token), line, path)
         return float(lookup[token])
-    return 0.0  # string and date attributes are dropped later
+    if attr.kind == "string":  # numbered by first occurrence (to count distinct values)
+        return float(lookup.setdefault(token, len(lookup)))
+    return 0.0  # date attributes are dropped later

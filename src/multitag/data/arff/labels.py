@@ -15,6 +15,7 @@ _SPLIT_WORDS = re.compile(
     re.IGNORECASE,
 )
 _MEKA_C = re.compile(r"(?:^|\s|:)-C\s+(-?\d+)")
+_MEKA_SPLIT = re.compile(r"(?:^|\s|:)-split-(number|percentage)(?:\s+(\S+))?")
 
 
 def find_labels_xml(arff_path: Path) -> Path | None:
@@ -113,3 +114,50 @@ def labels_from_names(
     if not chosen:
         raise DataFormatError(f"no attribute name starts with {prefix!r}", path=path)
     return sorted(chosen)
+
+
+def meka_split_rows(header: Header, n_rows: int, path: Path) -> int | None:
+    """Rows of the training part MEKA's `-split-number N` (the first N rows) or
+    `-split-percentage P` (the first P% of the rows, rounded as MEKA does) in `@relation`
+    records; None when neither is there. A value out of range is an error."""
+    found = _MEKA_SPLIT.findall(header.relation)
+    if not found:
+        return None
+    line = header.relation_line or None
+    if len(found) > 1:
+        raise DataFormatError(
+            "@relation gives -split-number/-split-percentage more than once; expected at "
+            "most one of them", path=path, line=line)
+    kind, text = found[0]
+    option = f"-split-{kind}"
+    if kind == "number":
+        rows = _whole(text)
+        if rows is None or not 1 <= rows <= n_rows - 1:
+            raise DataFormatError(
+                f"@relation: {option} {text or '(no value)'} is out of range; expected a whole "
+                f"number from 1 to {n_rows - 1} (the file has {n_rows} rows)",
+                path=path, line=line)
+        return rows
+    share = _number(text)
+    if share is None or not 0 < share < 100:
+        raise DataFormatError(
+            f"@relation: {option} {text or '(no value)'} is out of range; expected a "
+            "percentage between 0 and 100 (exclusive)", path=path, line=line)
+    rows = int(n_rows * share / 100 + 0.5)
+    if not 1 <= rows <= n_rows - 1:
+        raise DataFormatError(
+            f"@relation: {option} {text} leaves {rows} of the file's {n_rows} rows for "
+            "training; expected at least one row in each part", path=path, line=line)
+    return rows
+
+
+def _whole(text: str) -> int | None:
+    return int(text) if re.fullmatch(r"[-+]?\d+", text or "") else None
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if value == value else None

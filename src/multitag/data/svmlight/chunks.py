@@ -21,6 +21,7 @@ import scipy.sparse as sp
 
 from multitag.data.chunking import ChunkOwner, Piece, TextChunk, TextSource
 from multitag.data.dataset import Dataset
+from multitag.data.encoding import FeatureEncoding
 from multitag.data.reading import base_name, label_matrix
 from multitag.data.svmlight.bulk import (
     ALLOWED,
@@ -37,6 +38,7 @@ from multitag.data.svmlight.reader import (
     check_row_count,
     header_label_error,
     header_width_error,
+    kept_features,
     label_value_problem,
     no_rows_error,
     non_finite_error,
@@ -72,6 +74,8 @@ class SvmlightSource(TextSource):
                  with_labels: bool) -> None:
         super().__init__(owner)
         self.with_labels = with_labels
+        self.drop = tuple(owner.options.drop_columns)
+        self.keep: list[int] | None = None
         self.header = read_header(self.path)
         self.n_rows = self.header[0] if self.header else None
         self.layout = self._known_layout(feature_names)
@@ -93,6 +97,8 @@ class SvmlightSource(TextSource):
         check_row_count(self.header, rows, self.path)
 
     def _known_layout(self, feature_names: Sequence[str] | None) -> SvmLayout | None:
+        if feature_names is not None and self.drop:  # a model's, without the dropped ones
+            feature_names = _by_index([*feature_names, *self.drop])
         first = _FEATURE_NAME.fullmatch(feature_names[0]) if feature_names else None
         base = int(first.group(1)) if first else 0
         if self.header is not None:  # 0-based, unless a model of as many features says 1
@@ -112,8 +118,16 @@ class SvmlightSource(TextSource):
             Y, names = self._labels(raw, lines), self.layout.label_names()
         else:
             Y, names = np.zeros((X.shape[0], 0), dtype=np.uint8), []
-        return Dataset(X=X, Y=Y, feature_names=self.layout.feature_names(), label_names=names,
-                       name=base_name(self.path))
+        features = self.layout.feature_names()
+        if self.keep is None:
+            self.keep = kept_features(features, self.drop, self.path)
+        encoding = FeatureEncoding(attributes=len(features),
+                                   user_dropped=len(features) - len(self.keep))
+        if len(self.keep) < len(features):
+            X, features = X[:, self.keep], [features[i] for i in self.keep]
+        return Dataset(X=X, Y=Y, feature_names=features, label_names=names,
+                       name=base_name(self.path), n_attributes=encoding.attributes,
+                       encoding=encoding)
 
     def _scan(self) -> SvmLayout:
         """One pass over the file: widest index, first index, the label ids, the rows."""
@@ -232,6 +246,15 @@ def _check_label_values(raw: BulkRows, lines: np.ndarray, path: object) -> None:
     if problem is not None:
         indptr = np.concatenate([[0], np.cumsum(raw.label_counts)])
         raise DataFormatError(problem[1], path=path, line=int(lines[_row_of(indptr, problem[0])]))
+
+
+def _by_index(names: list[str]) -> list[str]:
+    """Feature names like 'f12' in the order of their index (others last, as given)."""
+    def index(name: str) -> int:
+        match = _FEATURE_NAME.fullmatch(name)
+        return int(match.group(1)) if match else MAX_COLUMNS + 1
+
+    return sorted(names, key=index)
 
 
 def _row_of(indptr: np.ndarray, position: int) -> int:

@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from multitag.data.dataset import Dataset
+from multitag.data.encoding import FeatureEncoding, check_drop_columns
 from multitag.data.reading import base_name, decompression_errors, label_matrix, open_binary
 from multitag.data.registry import ReaderOptions
 from multitag.data.svmlight.bulk import BulkRows, parse_plain
@@ -71,10 +72,10 @@ def read_header(path: Path) -> tuple[int, int, int] | None:
 def read_svmlight(path: Path, options: ReaderOptions | None = None) -> Dataset:
     """Read a svmlight/libsvm multi-label or Extreme Classification Repository file."""
     with decompression_errors(path):
-        return _read(path)
+        return _read(path, options or ReaderOptions())
 
 
-def _read(path: Path) -> Dataset:
+def _read(path: Path, options: ReaderOptions) -> Dataset:
     header = read_header(path)
     raw = _load(path, skip_header=header is not None)
     n_rows = len(raw.indptr) - 1
@@ -86,7 +87,18 @@ def _read(path: Path) -> Dataset:
     del raw
     _check_finite(X, path, header is not None)
     names = [f"f{i + first_index}" for i in range(X.shape[1])]
-    return Dataset(X=X, Y=Y, feature_names=names, label_names=label_names, name=base_name(path))
+    keep = kept_features(names, options.drop_columns, path)
+    encoding = FeatureEncoding(attributes=len(names), user_dropped=len(names) - len(keep))
+    if len(keep) < len(names):
+        X, names = X[:, keep], [names[i] for i in keep]
+    return Dataset(X=X, Y=Y, feature_names=names, label_names=label_names, name=base_name(path),
+                   n_attributes=encoding.attributes, encoding=encoding)
+
+
+def kept_features(names: list[str], drop: tuple[str, ...], path: Path) -> list[int]:
+    """Positions of the features `--drop-columns` leaves (names like 'f12', as given here)."""
+    dropped = check_drop_columns(drop, names, {}, path, "feature")
+    return [i for i, name in enumerate(names) if name not in dropped]
 
 
 def no_rows_error(path: Path) -> DataFormatError:

@@ -28,7 +28,12 @@ from multitag.data.tabular.delimited import (
     ragged,
     read_csv_frame,
 )
-from multitag.data.tabular.reader import check_jsonl_records, jsonl_defaults, no_rows_error
+from multitag.data.tabular.reader import (
+    check_jsonl_records,
+    jsonl_defaults,
+    no_rows_error,
+    require_tabular,
+)
 from multitag.data.tabular.schema import Schema, TabularChunks
 from multitag.exceptions import DataFormatError
 
@@ -238,6 +243,7 @@ class ParquetSource(Source):
 
 def tabular_source(owner: ChunkOwner, feature_names: object, with_labels: bool) -> Source:
     """The chunked reader of a CSV, TSV, JSONL or Parquet file (registered with them)."""
+    require_tabular(owner.format)
     if owner.format == "parquet":
         return ParquetSource(owner, with_labels)
     if owner.format == "jsonl":

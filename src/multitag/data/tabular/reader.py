@@ -2,8 +2,11 @@
 
 Labels are the columns named by `label_columns`, those starting with `label_prefix`, or one
 `tags_column` holding every label of a row (`a|b|c`, or a JSON list). Remaining numeric columns
-are features; a few-valued text column is one-hot encoded, an identifier or free-text column is
-dropped with a notice, and `text_column` is kept as raw text for TF-IDF in the preprocessor.
+are features; a text column of two values is one 0/1 column, one of a few more values one-hot
+(`multitag.data.tabular.columns`), an identifier or free-text column is dropped with a notice,
+`drop_columns` are left out, and `text_column` is kept as raw text for TF-IDF in the
+preprocessor. pandas (and pyarrow for Parquet) come with the `tabular` extra; a missing one is
+one line naming it (`require_tabular`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from multitag.data.dataset import Dataset
+from multitag.data.encoding import TextColumn, text_column
 from multitag.data.reading import (
     base_name,
     compression_of,
@@ -25,23 +29,37 @@ from multitag.data.reading import (
     read_text,
 )
 from multitag.data.registry import ReaderOptions
+from multitag.data.tabular.columns import drop_columns, encode_frame
 from multitag.data.tabular.delimited import (
     check_ragged,
     delimited_error,
     ragged,
     read_csv_frame,
 )
-from multitag.exceptions import DataFormatError
+from multitag.exceptions import DataFormatError, require_extra
 
-MAX_ONE_HOT_VALUES = 50
 _PANDAS_COMPRESSION = {"gz": "gzip", "bz2": "bz2", "xz": "xz"}
 
 
+# What each format needs of the `tabular` extra (checked before any reading).
+NEEDS = {"csv": ("reading CSV files", ("pandas",)), "tsv": ("reading TSV files", ("pandas",)),
+         "jsonl": ("reading JSON lines files", ("pandas",)),
+         "parquet": ("reading Parquet files", ("pandas", "pyarrow"))}
+
+
+def require_tabular(fmt: str) -> None:
+    """A missing pandas/pyarrow is one line naming the extra to install."""
+    what, modules = NEEDS[fmt]
+    require_extra("tabular", what, modules)
+
+
 def read_csv(path: Path, options: ReaderOptions | None = None) -> Dataset:
+    require_tabular("csv")
     return _read_delimited(path, options or ReaderOptions(), sep=",")
 
 
 def read_tsv(path: Path, options: ReaderOptions | None = None) -> Dataset:
+    require_tabular("tsv")
     return _read_delimited(path, options or ReaderOptions(), sep="\t")
 
 
@@ -64,6 +82,7 @@ def _read_delimited(path: Path, options: ReaderOptions, sep: str) -> Dataset:
 
 
 def read_parquet(path: Path, options: ReaderOptions | None = None) -> Dataset:
+    require_tabular("parquet")
     import pandas as pd
 
     try:
@@ -77,6 +96,7 @@ def read_parquet(path: Path, options: ReaderOptions | None = None) -> Dataset:
 
 def read_jsonl(path: Path, options: ReaderOptions | None = None) -> Dataset:
     """One JSON object a line, e.g. `{"text": "...", "labels": ["a", "b"]}`."""
+    require_tabular("jsonl")
     import pandas as pd
 
     options = options or ReaderOptions()
@@ -143,6 +163,7 @@ def frame_to_dataset(
         row_lines = np.arange(len(frame)) + first_row_line
     lines = row_lines if row_lines is not None else np.zeros(len(frame), dtype=np.int64)
     label_cols = label_column_names(frame, path, options)
+    dropped = drop_columns(list(frame.columns), options, set(label_cols), path)
     Y, label_names = labels(frame, label_cols, options, path, lines)
     texts = None
     used = set(label_cols)
@@ -152,10 +173,12 @@ def frame_to_dataset(
             "" if v is None or v != v else str(v) for v in frame[options.text_column].tolist()
         ]
         used.add(options.text_column)
-    X, names, notices, has_missing = _features(frame.drop(columns=list(used)), path, lines)
+    X, names, notices, has_missing, encoding = _features(
+        frame.drop(columns=list(used | dropped)), path, lines, len(dropped))
     return Dataset(
         X=X, Y=Y, feature_names=names, label_names=label_names, name=base_name(path),
         texts=texts, has_missing=has_missing, notices=notices,
+        n_attributes=encoding.attributes, encoding=encoding,
     )
 
 
@@ -250,29 +273,24 @@ def _tags(
 
 
 def _features(
-    frame: Any, path: Path, lines: np.ndarray
-) -> tuple[np.ndarray, list[str], tuple[str, ...], bool]:
-    """Numeric columns as they are; few-valued text one-hot; identifiers/free text dropped."""
-    blocks, names, notices = [], [], []
+    frame: Any, path: Path, lines: np.ndarray, user_dropped: int
+) -> tuple[np.ndarray, list[str], tuple[str, ...], bool, Any]:
+    """Numeric columns as they are; text columns as `text_column` decides (one-hot, one 0/1
+    column for two values, or dropped as an identifier or free text)."""
+    plans: dict[Any, TextColumn] = {}
     for col in frame.columns:
         series = frame[col]
-        if series.dtype.kind in "biuf":
-            blocks.append(series.to_numpy(dtype=np.float64).reshape(-1, 1))
-            names.append(str(col))
-            continue
-        _check_not_mostly_numeric(series, str(col), path, lines)
-        block, block_names, notice = _categorical(series, str(col))
-        if block is not None:
-            blocks.append(block)
-            names.extend(block_names)
-        if notice:
-            notices.append(notice)
-    X = np.hstack(blocks) if blocks else np.zeros((len(frame), 0))
+        if series.dtype.kind not in "biuf":
+            _check_not_mostly_numeric(series, str(col), path, lines)
+            distinct = {str(v) for v in series.dropna().astype(object).tolist()}
+            plans[col] = text_column(str(col), distinct, len(frame))
+    X, names, encoding, notices = encode_frame(
+        frame, plans, attributes=frame.shape[1] + user_dropped, user_dropped=user_dropped)
     has_missing = check_values(X, names, path, lines)
     if has_missing:
         notices.append(f"{int(np.isnan(X).sum())} missing feature values; the preprocessor "
                        "imputes them")
-    return X, names, tuple(notices), has_missing
+    return X, names, tuple(notices), has_missing, encoding
 
 
 def _check_not_mostly_numeric(series: Any, name: str, path: Path, lines: np.ndarray) -> None:
@@ -301,27 +319,6 @@ def stray_word_error(name: str, value: object, path: Path, line: int | None) -> 
     return DataFormatError(
         f"column {name!r}: expected a number or an empty cell; got {str(value)[:40]!r}",
         path=path, line=line)
-
-
-def _categorical(series: Any, name: str) -> tuple[np.ndarray | None, list[str], str]:
-    values = series.astype(object).where(series.notna(), None).tolist()
-    distinct = sorted({str(v) for v in values if v is not None})
-    if len(distinct) > MAX_ONE_HOT_VALUES or (len(distinct) == len(values) > 1):
-        return None, [], (f"dropped column {name!r} ({len(distinct)} distinct text values): "
-                          "an identifier or free text; use --text-column for text")
-    return one_hot_block(values, distinct), [f"{name}={v}" for v in distinct], ""
-
-
-def one_hot_block(cells: list[Any], categories: list[str]) -> np.ndarray:
-    """One column per category (1 where the cell's text is it); a None cell is a row of NaN."""
-    column = {v: j for j, v in enumerate(categories)}
-    block = np.zeros((len(cells), len(categories)))
-    for i, v in enumerate(cells):
-        if v is None:
-            block[i] = np.nan
-        else:
-            block[i, column[str(v)]] = 1.0
-    return block
 
 
 def check_values(X: np.ndarray, names: list[str], path: Path, lines: np.ndarray) -> bool:

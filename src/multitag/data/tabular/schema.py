@@ -16,9 +16,10 @@ import numpy as np
 
 from multitag.data.chunking import ChunkOwner
 from multitag.data.dataset import Dataset
+from multitag.data.encoding import MAX_ONE_HOT_VALUES, TextColumn, text_column
 from multitag.data.reading import base_name
+from multitag.data.tabular.columns import drop_columns, encode_frame
 from multitag.data.tabular.reader import (
-    MAX_ONE_HOT_VALUES,
     check_values,
     is_mostly_numeric,
     label_column_names,
@@ -103,12 +104,10 @@ class Schema:
         """Text columns that some chunk read as numbers (their values are read again as text)."""
         return [c for c in self.columns if c in self.text_like and c in self.typed]
 
-    def one_hot(self, col: str) -> list[str] | None:
-        """Sorted values of a kept text column; None for a dropped one (as `load` decides)."""
-        distinct = self.values.get(col, set())
-        if len(distinct) > MAX_ONE_HOT_VALUES or len(distinct) == self.n_rows > 1:
-            return None
-        return sorted(distinct)
+    def text_columns(self) -> dict[Any, TextColumn]:
+        """The encoding of every text column, as `load` decides it from the same values."""
+        return {col: text_column(str(col), self.values.get(col, set()), self.n_rows)
+                for col in self.columns if col in self.text_like}
 
 
 class TabularChunks:
@@ -119,16 +118,26 @@ class TabularChunks:
         self.options = owner.options
         self.with_labels = with_labels
         self.schema: Schema | None = None
+        self.plans: dict[Any, TextColumn] | None = None
+        self.dropped: set[Any] | None = None
 
     def new_schema(self) -> Schema:
         return Schema(read_tags=self.with_labels, path=self.path)
 
-    def not_features(self) -> set[str]:
-        """Label and text columns of the file (the stray-word check is for features)."""
+    def labels(self) -> set[str]:
+        """Label (and tags) columns of the file."""
         options, columns = self.options, self.schema.columns if self.schema else []
-        named = {*options.label_columns, options.tags_column, options.text_column}
+        named = {*options.label_columns, options.tags_column}
         prefix = options.label_prefix
         return {c for c in columns if c in named or (prefix and str(c).startswith(prefix))}
+
+    def not_features(self) -> set[str]:
+        """Label, text and dropped columns of the file (the stray-word check is for features);
+        a --drop-columns name the file lacks, or that names a label, is an error here."""
+        columns = self.schema.columns if self.schema else []
+        self.dropped = drop_columns(columns, self.options, self.labels(), self.path)
+        text = {self.options.text_column} & set(columns)
+        return self.labels() | text | self.dropped
 
     def dataset(self, frame: Any, lines: np.ndarray | None, first: bool) -> Dataset:
         schema = self.schema
@@ -143,11 +152,18 @@ class TabularChunks:
             texts = ["" if v is None or v != v else str(v)
                      for v in frame[options.text_column].tolist()]
             used.add(options.text_column)
-        X, names, notices = self._features(frame.drop(columns=list(used)), first)
+        if self.plans is None:
+            self.plans = self.schema.text_columns()
+        dropped = self.dropped if self.dropped is not None else set()
+        features = frame.drop(columns=list(used | dropped))
+        X, names, encoding, notices = encode_frame(
+            features, self.plans, attributes=features.shape[1] + len(dropped),
+            user_dropped=len(dropped))
         has_missing = check_values(X, names, self.path, lines)
         return Dataset(X=X, Y=Y, feature_names=names, label_names=label_names,
                        name=base_name(self.path), texts=texts, has_missing=has_missing,
-                       notices=tuple(notices))
+                       notices=tuple(notices) if first else (),
+                       n_attributes=encoding.attributes, encoding=encoding)
 
     def _labels(self, frame: Any, lines: np.ndarray) -> tuple[Any, list[str], set[str]]:
         options = self.options
@@ -171,32 +187,6 @@ class TabularChunks:
                 raise DataFormatError(str(err), path=self.path,
                                       line=int(lines[i]) or None) from err
         return Y, names, set(cols)
-
-    def _features(self, frame: Any, first: bool) -> tuple[np.ndarray, list[str], list[str]]:
-        blocks, names, notices = [], [], []
-        for col in frame.columns:
-            series = frame[col]
-            if col not in self.schema.text_like:
-                blocks.append(series.to_numpy(dtype=np.float64).reshape(-1, 1))
-                names.append(str(col))
-                continue
-            values = self.schema.one_hot(col)
-            if values is None:
-                if first:
-                    notices.append(f"dropped column {col!r} (more than one value per row or "
-                                   f"over {MAX_ONE_HOT_VALUES}): an identifier or free text; "
-                                   "use --text-column for text")
-                continue
-            blocks.append(_one_hot(series, values))
-            names.extend(f"{col}={v}" for v in values)
-        X = np.hstack(blocks) if blocks else np.zeros((len(frame), 0))
-        return X, names, notices
-
-
-def _one_hot(series: Any, values: list[str]) -> np.ndarray:
-    from multitag.data.tabular.reader import one_hot_block
-
-    return one_hot_block(series.astype(object).where(series.notna(), None).tolist(), values)
 
 
 def _cell_tags(cell: Any, options: Any) -> list[str]:
