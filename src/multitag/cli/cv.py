@@ -13,7 +13,6 @@ from multitag.cli.progress import StepProgress
 from multitag.cli.rendering import console as make_console
 from multitag.data.registry import ReaderOptions
 
-
 CV_COLUMNS = ("micro_f1", "macro_f1", "samples_f1", "subset_accuracy", "hamming_loss",
               "fit_seconds")
 
