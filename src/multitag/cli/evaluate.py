@@ -27,12 +27,12 @@ def evaluate(
 ) -> None:
     """Every metric of a saved model on labelled DATA, with a per-label table."""
     from multitag.bundle.directory import ModelBundle
-    from multitag.data import load
     from multitag.exceptions import errors_in
     from multitag.pipeline.evaluate import evaluate_model
+    from multitag.pipeline.holdout import read_labelled
 
     bundle = ModelBundle.load(model_dir)
-    data = load(path, reader)
+    data = read_labelled(path, reader, bundle.label_names)
     with errors_in(path):  # e.g. the data lacks the model's features
         evaluation = evaluate_model(bundle, data)
     if metrics_json is not None:

@@ -25,14 +25,14 @@ def report(
 ) -> None:
     """Evaluate a saved model on labelled DATA and write plots, report.md and report.html."""
     from multitag.bundle.directory import ModelBundle
-    from multitag.data import load
     from multitag.exceptions import require_extra
+    from multitag.pipeline.holdout import read_labelled
 
     require_extra("plots", "`multitag report`")
     from multitag.report import build_report
 
     bundle = ModelBundle.load(model_dir)
-    data = load(path, reader)
+    data = read_labelled(path, reader, bundle.label_names)
     result = build_report(bundle, data, out, title=title)
     for written in result.paths:
         typer.echo(str(written))

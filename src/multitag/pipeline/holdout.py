@@ -71,6 +71,20 @@ def _recorded(data: Dataset) -> Holdout:
                    data.subset(rows[n_train:], f"{data.name}-test"), [notice])
 
 
+def read_labelled(path: object, reader: object, label_names: list[str]) -> Dataset:
+    """Labelled data to score a model (or training data) with labels `label_names`: a
+    multi-target attribute is read with all its values, then the model's labels are kept (the
+    file's own most frequent value may differ from the training file's)."""
+    from dataclasses import replace
+
+    from multitag.data import load
+    from multitag.data.registry import make_options
+    from multitag.pipeline.evaluate import align_labels
+
+    data = load(path, replace(make_options(reader), all_target_values=True))
+    return align_labels(label_names, data)
+
+
 def read_pair(path: object, reader: object = None, *, test: object = None,
               test_size: float | None = None, all_rows: bool = False,
               seed: int = 0) -> Holdout:
@@ -79,8 +93,9 @@ def read_pair(path: object, reader: object = None, *, test: object = None,
     from multitag.data import load
 
     check_test_size(test_size, test is not None)
-    test_data = load(test, reader) if test is not None else None
-    split = hold_out(load(path, reader), test_data, test_size=test_size,
+    train = load(path, reader)
+    test_data = read_labelled(test, reader, train.label_names) if test is not None else None
+    split = hold_out(train, test_data, test_size=test_size,
                      recorded=not all_rows, seed=seed)
     if split.test is None:
         raise ConfigError(f"{path}: a test set is needed: give --test FILE or --test-size F "

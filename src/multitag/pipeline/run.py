@@ -115,12 +115,15 @@ def _read(path: Any, options: TrainOptions, settings: _Settings) -> tuple[Any, A
     notices about where they came from."""
     from multitag.data import load
     from multitag.data.chunks import DEFAULT_CHUNK_ROWS, ChunkedFile
-    from multitag.pipeline.holdout import hold_out
+    from multitag.pipeline.holdout import hold_out, read_labelled
 
-    test_data = load(settings.test, settings.reader) if settings.test is not None else None
     if settings.stream:
         chunks = ChunkedFile(path, settings.reader, settings.chunk_rows or DEFAULT_CHUNK_ROWS)
+        test_data = load(settings.test, settings.reader) if settings.test is not None else None
         return chunks, test_data, []
-    split = hold_out(load(path, settings.reader), test_data, test_size=settings.test_size,
+    train = load(path, settings.reader)
+    test_data = (read_labelled(settings.test, settings.reader, train.label_names)
+                 if settings.test is not None else None)
+    split = hold_out(train, test_data, test_size=settings.test_size,
                      recorded=not settings.all_rows, seed=options.seed)
     return split.train, split.test, split.notices
