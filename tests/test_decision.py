@@ -94,7 +94,7 @@ def test_global_tuning_is_exact(objective: str, seed: int) -> None:
 @pytest.mark.parametrize("seed", range(3))
 def test_per_label_tuning_is_exact_for_separable_objectives(objective: str, seed: int) -> None:
     Y, S = _case(seed, n=50, n_labels=4, decimals=2)
-    rule = PerLabelThreshold(objective=objective).fit(Y, S)
+    rule = PerLabelThreshold(objective=objective, shrinkage=0).fit(Y, S)  # each label's own
     P = rule.predict(S)
     for j in range(Y.shape[1]):
         best = _brute_force_global(objective, Y[:, [j]], S[:, [j]])
@@ -134,6 +134,18 @@ def test_tuning_never_worse_than_fixed_half(case, objective: str, per_label: boo
         assert tuned is None
         return
     assert _better_or_equal(objective, tuned, fixed)
+
+
+@pytest.mark.parametrize("objective", ["micro_f1", "macro_f1"])
+def test_per_label_thresholds_shrink_towards_the_global_one(objective: str) -> None:
+    Y, S = _case(4, n=80, n_labels=5, decimals=2)
+    own = PerLabelThreshold(objective=objective, shrinkage=0).fit(Y, S).thresholds_
+    shrunk = PerLabelThreshold(objective=objective, shrinkage=5).fit(Y, S)
+    anchor = GlobalThreshold(objective="micro_f1" if objective == "macro_f1"
+                             else objective).fit(Y, S).threshold_
+    share = Y.sum(axis=0) / (Y.sum(axis=0) + 5.0)
+    np.testing.assert_allclose(shrunk.thresholds_, share * own + (1 - share) * anchor)
+    assert rule_from_dict(shrunk.to_dict()).to_dict() == shrunk.to_dict()
 
 
 def test_per_label_falls_back_to_global_for_labels_without_positives() -> None:

@@ -155,6 +155,16 @@ def check_ensemble(run: Run, mode: str) -> None:
     assert {r.kind for r in run.records} == {kind}
 
 
+def check_blend(run: Run, mode: str) -> None:
+    if mode == "stream":
+        return refused(run, mode)
+    trained(run)
+    assert "--blend linear: held-out micro_f1 network" in run.err
+    members = run.description["architecture"]["members"]
+    assert run.description["architecture"].get("linear_member", False) == (
+        members > (2 if mode == "ensemble" else 1))
+
+
 def check_validation_split(run: Run, mode: str) -> None:
     if mode == "ensemble":
         return refused(run, mode)
@@ -218,6 +228,7 @@ PROBES: dict[str, tuple[list[str], Callable[[Run, str], None]]] = {
     "loss_options": (["--loss-param", "gamma_neg=2"],
                      every_config(lambda c: c.loss.gamma_neg == 2.0)),
     "ensemble": (["--ensemble", "2", "--jobs", "1"], check_ensemble),
+    "blend": (["--blend", "linear"], check_blend),
     "validation_split": (["--validation-split", "0.25"], check_validation_split),
     "validation_strategy": (["--validation-strategy", "tail"], check_validation_strategy),
     "early_stopping_monitor": (["--early-stopping", "loss"],

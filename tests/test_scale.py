@@ -84,7 +84,7 @@ def test_wide_model_survives_save_and_load(tmp_path) -> None:
     data = Dataset(X=X, Y=Y, feature_names=[f"f{i}" for i in range(X.shape[1])],
                    label_names=["a", "b"])
     outcome = train_model(data, TrainOptions(hidden=(8,), epochs=2, validation_split=0.2,
-                                             ensemble=1))
+                                             ensemble=1, blend="none"))
     outcome.bundle.save(tmp_path / "m")
     loaded = ModelBundle.load(tmp_path / "m")
     np.testing.assert_allclose(loaded.predict_proba(data), outcome.bundle.predict_proba(data),

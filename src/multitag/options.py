@@ -35,6 +35,7 @@ LR_SCHEDULES = ("constant", "cosine", "plateau")
 MONITORS = ("objective", "loss")
 VALIDATION_STRATEGIES = ("stratified", "random", "tail")
 SCALES = ("standard", "maxabs", "tfidf", "none")
+BLENDS = ("linear", "none")
 DEVICE_PATTERN = r"cpu|cuda(:\d+)?|mps"
 
 
@@ -100,6 +101,13 @@ class TrainOptions:
     loss_options: tuple[tuple[str, float], ...] = option(
         (), "NAME=VALUE, repeatable: focal_gamma (focal); gamma_neg, gamma_pos, clip "
         "(asymmetric).", "params", flag="--loss-param")
+    blend: str = option(
+        AUTO, "Blend the networks' probabilities with a max-margin linear model (br-svm) "
+        "fitted on the same folds, its weight tuned on the held-out rows (0 when it does not "
+        "help).", "choice", choices=BLENDS,
+        auto="linear on wide data (fewer rows than twice the features, at most 10M "
+             "feature x label weights), else none",
+        network=False)
     ensemble: int | str = option(AUTO, "Networks averaged, each validated on its own fold.",
                                  "int", auto="5 below 5,000 rows, else 1", low=1,
                                  network=False)

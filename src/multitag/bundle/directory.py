@@ -27,9 +27,11 @@ from multitag.exceptions import DataFormatError, ModelFileError
 from multitag.fileio import plain_json
 
 FORMAT_NAME = "multitag-model"
-FORMAT_VERSION = 2
-# Versions this multitag reads: 1 = one network; 2 adds ensembles ("members" in architecture).
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+# Versions this multitag reads: 1 = one network; 2 adds ensembles ("members" in architecture);
+# 3 adds per-label member weights (`network.weights`) and a linear last member
+# (`architecture.linear_member`: a blend of networks and a linear model).
+READABLE_VERSIONS = (1, 2, 3)
 MODEL_JSON = "model.json"
 WEIGHTS = "weights.safetensors"
 CHECKPOINT_DIR = "checkpoint"  # training checkpoints; replaced with the directory
@@ -219,12 +221,16 @@ def _build_network(directory: Path, description: dict[str, Any],
                              f"positive integer; got {members!r}")
     found = {k[len(_NETWORK_PREFIX):]: v for k, v in tensors.items()
              if k.startswith(_NETWORK_PREFIX)}
+    weights = found.pop("weights", None)
     _check_member_count(directory, found, members)
     if members == 1:
         module = _build_mlp(directory, arch, found)
     else:
-        module = Ensemble([_build_mlp(directory, arch, _member_tensors(found, i))
-                           for i in range(members)])
+        linear_last = arch.get("linear_member") is True
+        networks = [_build_mlp(directory, _LINEAR if linear_last and i == members - 1 else arch,
+                               _member_tensors(found, i), arch) for i in range(members)]
+        module = Ensemble(networks, _member_weights(directory, weights, members,
+                                                    networks[0].output.out_features))
         extra = sorted(k for k in found if not k.split(".", 1)[0].isdigit()
                        or int(k.split(".", 1)[0]) >= members)
         if extra:
@@ -255,19 +261,41 @@ def _network_tensors(module: Any) -> dict[str, np.ndarray]:
     from multitag.models.ensemble import Ensemble
 
     if isinstance(module, Ensemble):
-        return {f"{_NETWORK_PREFIX}{i}.{k}": np.ascontiguousarray(v.detach().cpu().numpy())
-                for i, member in enumerate(module.members)
-                for k, v in member.state_dict().items()}
+        tensors = {f"{_NETWORK_PREFIX}{i}.{k}": np.ascontiguousarray(v.detach().cpu().numpy())
+                   for i, member in enumerate(module.members)
+                   for k, v in member.state_dict().items()}
+        tensors[f"{_NETWORK_PREFIX}weights"] = module.weights.detach().cpu().numpy()
+        return tensors
     return {_NETWORK_PREFIX + k: np.ascontiguousarray(v.detach().cpu().numpy())
             for k, v in module.state_dict().items()}
 
 
-def _build_mlp(directory: Path, arch: dict[str, Any], found: dict[str, np.ndarray]) -> Any:
+_LINEAR = {"hidden": [], "dropout": 0.0, "linear_skip": False}
+
+
+def _member_weights(directory: Path, weights: np.ndarray | None, members: int,
+                    n_labels: int) -> Any:
+    """The ensemble's (members, labels) weights, each column summing to 1 (equal if absent)."""
+    import torch
+
+    if weights is None:
+        return None
+    if weights.shape != (members, n_labels) or not np.allclose(weights.sum(axis=0), 1.0,
+                                                                atol=1e-4) or weights.min() < 0:
+        raise ModelFileError(f"{directory / WEIGHTS}: tensor 'network.weights' must be "
+                             f"({members}, {n_labels}) non-negative weights summing to 1 per "
+                             f"label; got shape {weights.shape}")
+    return torch.from_numpy(np.array(weights, dtype=np.float32))
+
+
+def _build_mlp(directory: Path, arch: dict[str, Any], found: dict[str, np.ndarray],
+               shared: dict[str, Any] | None = None) -> Any:
     import torch
 
     from multitag.models.mlp import MLP
 
     where = directory / MODEL_JSON
+    arch = {**(shared or {}), **arch}
     check_architecture(arch, where)
     try:
         with torch.device("meta"):  # shapes only: nothing allocated before they are checked

@@ -24,6 +24,9 @@ from multitag.decision.tuning import (
 )
 from multitag.exceptions import ConfigError, NotFittedError
 
+# Pseudo-positives of the global threshold in a label's threshold (PerLabelThreshold).
+SHRINKAGE = 5.0
+
 
 class DecisionRule:
     """Base class: `fit` (no-op by default), `predict`, `to_dict`, `from_dict`."""
@@ -129,19 +132,41 @@ class GlobalThreshold(_Tuned):
 
 
 class PerLabelThreshold(_Tuned):
-    """A threshold per label tuned on validation data (`thresholds_`).
+    """A threshold per label tuned on validation data (`thresholds_`), shrunk towards the
+    tuned global threshold by the label's evidence: label j keeps the share
+    n_j / (n_j + `shrinkage`) of its own threshold, n_j its positives in the tuning data. A label
+    seen a few times does not get a threshold fitted to those few rows (on medical, per-label
+    F1 thresholds of rare labels dropped micro-F1 from 0.79 to 0.19; shrunk, it rose to 0.80).
+    The anchor is the global threshold tuned for the objective, or for micro-F1 when the
+    objective is macro-F1 (whose global optimum rare labels pull down).
 
     Labels with no positive in the tuning data fall back to the tuned global threshold
     (`global_threshold_`); their indices are in `fallback_labels_`.
     """
 
     name = "per_label"
+    params = ("objective", "max_candidates", "shrinkage")
+
+    def __init__(self, objective: str = "micro_f1", max_candidates: int = 1000,
+                 shrinkage: float = SHRINKAGE) -> None:
+        super().__init__(objective, max_candidates)
+        self.shrinkage = shrinkage
+
+    def _validate(self) -> None:
+        super()._validate()
+        if isinstance(self.shrinkage, bool) or not isinstance(
+                self.shrinkage, (int, float, np.integer, np.floating)) or self.shrinkage < 0:
+            raise ConfigError(f"`shrinkage` must be a number >= 0; got {self.shrinkage!r}.")
 
     def fit(self, Y_true: object, proba: object) -> PerLabelThreshold:
         self._validate()
         Y, S = check_pair(Y_true, proba)
-        self.thresholds_, self.global_threshold_ = tune_per_label(
-            Y, S, self.objective, self.max_candidates)
+        own, self.global_threshold_ = tune_per_label(Y, S, self.objective, self.max_candidates)
+        anchor = (tune_global(Y, S, "micro_f1", self.max_candidates)
+                  if self.objective == "macro_f1" else self.global_threshold_)
+        positives = Y.sum(axis=0).astype(np.float64)
+        share = positives / (positives + float(self.shrinkage)) if self.shrinkage else 1.0
+        self.thresholds_ = share * own + (1 - share) * anchor
         self.fallback_labels_ = [int(j) for j in np.flatnonzero(~Y.any(axis=0))]
         return self
 

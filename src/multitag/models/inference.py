@@ -24,12 +24,22 @@ def predict_scores(module: MLP, X: Any, chunk_rows: int = CHUNK_ROWS) -> np.ndar
     threads may predict with one model at once.
     """
     if isinstance(module, Ensemble):
-        return np.mean([predict_scores(m, X, chunk_rows) for m in module.members], axis=0)
+        weights = module.weights.double().numpy()
+        weights = weights / weights.sum(axis=0)  # exactly 1 in float64 (stored as float32)
+        mixed = sum(w * predict_scores(m, X, chunk_rows)
+                    for w, m in zip(weights, module.members))
+        return np.clip(mixed, 0.0, 1.0)
+    logits = predict_logits(module, X, chunk_rows)
+    return 0.5 * (1.0 + np.tanh(0.5 * logits))
+
+
+def predict_logits(module: MLP, X: Any, chunk_rows: int = CHUNK_ROWS) -> np.ndarray:
+    """The logits (n_samples, n_labels) of one network, in float64."""
     params = _float64_parameters(module)
     parts = [np.zeros((0, params.biases[-1].shape[0]))]
     with torch.inference_mode():
         for batch in _batches(X, chunk_rows):
-            parts.append(torch.sigmoid(mlp_logits(params, batch)).numpy())
+            parts.append(mlp_logits(params, batch).numpy())
     return np.concatenate(parts)
 
 

@@ -37,6 +37,8 @@ SPARSE_DENSITY = 0.1
 # Below this many rows cross-fitting leaves folds of one or two rows: one network instead.
 FEWEST_CROSS_FIT_ROWS = 10
 VALIDATION_SPLIT = 0.1
+WIDE_RATIO = 2  # rows below this many times the features: wide data
+MAX_LINEAR_WEIGHTS = 10_000_000  # features x labels of a blended linear model (80 MB)
 MEMORY, STREAM, DISTRIBUTED = "memory", "stream", "distributed"
 MODE_FLAGS = {MEMORY: "in memory", STREAM: "--stream", DISTRIBUTED: "--distributed"}
 
@@ -100,6 +102,8 @@ def check_mode(options: TrainOptions, mode: str) -> None:
             (options.validation_strategy in ("stratified", "tail"), "--validation-strategy "
              f"{options.validation_strategy}: streamed rows are held out by a hash of their "
              "position (random)"),
+            (options.blend == "linear", "--blend linear fits a linear model on rows held in "
+             "memory"),
         ],
         DISTRIBUTED: [
             (options.model in LINEAR_MODELS, f"--model {options.model} has no network to train "
@@ -124,12 +128,23 @@ def resolve(options: TrainOptions, shape: DataShape, mode: str = MEMORY) -> Reso
         if getattr(options, name) == AUTO and (not linear or not OPTIONS[name].network):
             resolved.chosen[name] = value
     resolved.chosen["loss"] = _loss(options) if options.loss == AUTO and not linear else None
+    if options.blend == AUTO:
+        resolved.chosen["blend"] = "none" if linear or mode == STREAM else _blend(shape)
     resolved.chosen = {k: v for k, v in resolved.chosen.items() if v is not None}
     resolved.options = replace(options, **resolved.chosen)
     _resolve_validation(resolved, shape, mode)
     _resolve_rest(resolved, mode)
     _unused_notices(resolved, mode)
     return resolved
+
+
+def _blend(shape: DataShape) -> str:
+    """Wide data (fewer rows than twice the features: a bag of words, motifs, genes) is where
+    a max-margin linear model fits best and the network overfits: blend one in (its weight is
+    still tuned on the held-out rows, and may be 0), unless its weight matrix would be large."""
+    wide = shape.n_rows < WIDE_RATIO * shape.n_features
+    return "linear" if wide and shape.n_features * shape.n_labels <= MAX_LINEAR_WEIGHTS \
+        else "none"
 
 
 def _loss(options: TrainOptions) -> str:

@@ -134,6 +134,8 @@ def _fit(prepared: Prepared, options: TrainOptions, mode: str, callbacks: Sequen
     candidates: list[Candidate] = []
     if options.model not in LINEAR_MODELS:
         networks = _networks(prepared, options, mode, callbacks)
+        if networks.blend_account:
+            notices.add(networks.blend_account)
         if networks.result.pos_weight is not None:
             weights = np.asarray(networks.result.pos_weight)
             notices.add(f"pos_weight per label: min {weights.min():.3g}, median "
@@ -187,13 +189,15 @@ def _bundle(prepared: Prepared, options: TrainOptions, kept: _Kept,
     from multitag.bundle.directory import ModelBundle
 
     linear = kept.name != "mlp"
-    members = 1 if linear else options.ensemble
+    members = len(getattr(kept.module, "members", [kept.module]))
     architecture = {
         "type": "mlp", "model": kept.name, "n_features": prepared.shape.n_features,
         "n_labels": len(prepared.label_names),
         "hidden": [] if linear else list(options.hidden),
         "dropout": 0.0 if linear else options.dropout,
         "linear_skip": False if linear else options.linear_skip, "members": members}
+    if not linear and members > options.ensemble:  # the networks, then a blended linear model
+        architecture["linear_member"] = True
     result = networks.result if networks is not None and not linear else None
     training = {**options.to_dict(), "mode": mode, "kept": kept.name,
                 "n_train_rows": _train_rows(prepared),

@@ -36,6 +36,7 @@ class MemberFit:
     result: Any
     held_out_rows: np.ndarray
     held_out_proba: np.ndarray | None
+    held_out_linear: np.ndarray | None = None  # --blend linear: the linear model's margins
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class Networks:
     P_held: np.ndarray
     config: dict[str, Any] = field(default_factory=dict)
     splits: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    blend_account: str = ""  # --blend linear: the weights tried and the one kept
 
 
 def train_network(spec: NetworkSpec, train: Any, valid: tuple[Any, Any] | None, seed: int,
@@ -121,6 +123,8 @@ def fit_in_memory(X: Any, Y: np.ndarray, spec: NetworkSpec) -> Networks:
     splits = member_splits(Y, options.ensemble, options.validation_split,
                            options.validation_strategy, options.seed)
     n_jobs = jobs_for(options, len(splits), spec.trainer_class)
+    if options.blend == "linear":
+        import scipy.optimize  # noqa: F401  (once here, not in every worker process)
     announce(spec.callbacks, "on_networks_begin", len(splits), n_jobs)
     started = time.perf_counter()
 
@@ -133,7 +137,12 @@ def fit_in_memory(X: Any, Y: np.ndarray, spec: NetworkSpec) -> Networks:
                                         callbacks=None if n_jobs == 1 else
                                         worker_callbacks(spec.callbacks, i))
         held_out = held_out_scores(network, X[valid_rows]) if len(valid_rows) else None
-        return MemberFit(network, result, valid_rows, held_out)
+        linear = None
+        if options.blend == "linear":
+            from multitag.pipeline.blend import fit_fold_linear
+
+            linear = fit_fold_linear(X, Y, train_rows, valid_rows)
+        return MemberFit(network, result, valid_rows, held_out, linear)
 
     fits = run_members(len(splits), one, n_jobs,
                        lambda event: relay_event(spec.callbacks, event))
@@ -144,8 +153,14 @@ def fit_in_memory(X: Any, Y: np.ndarray, spec: NetworkSpec) -> Networks:
     module = fits[0].network if len(fits) == 1 else _ensemble([f.network for f in fits])
     config = trainer_config(options, options.seed, bool(len(splits[0][1])),
                             loss_spec(options, np.asarray(Y.sum(axis=0)).ravel(), len(Y)))
-    return Networks(module, combined_result(results, seconds), results, Y[held], proba[held],
-                    config.to_dict(), splits)
+    networks = Networks(module, combined_result(results, seconds), results, Y[held],
+                        proba[held], config.to_dict(), splits)
+    if options.blend == "linear" and held.any():
+        from multitag.pipeline.blend import blend_linear
+
+        margins, _ = out_of_fold_proba(fits, *Y.shape, attribute="held_out_linear")
+        networks, networks.blend_account = blend_linear(networks, X, Y, margins[held], options)
+    return networks
 
 
 def held_out_scores(network: Any, X: Any) -> np.ndarray:
@@ -265,15 +280,17 @@ def fold_assignment(Y: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
     return assign(Y, [1.0 / n_folds] * n_folds, method="stratified", seed=seed)
 
 
-def out_of_fold_proba(fits: Sequence[MemberFit], n_rows: int, n_labels: int
-                      ) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold probabilities of every held-out row, averaged where a row was held out by
-    several members, and the mask of rows that have one."""
+def out_of_fold_proba(fits: Sequence[MemberFit], n_rows: int, n_labels: int,
+                      attribute: str = "held_out_proba") -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold probabilities (or another held-out `attribute`) of every held-out row,
+    averaged where a row was held out by several members, and the mask of rows that have
+    one."""
     total = np.zeros((n_rows, n_labels))
     counts = np.zeros(n_rows)
     for fit in fits:
-        if fit.held_out_proba is not None:
-            total[fit.held_out_rows] += fit.held_out_proba
+        values = getattr(fit, attribute)
+        if values is not None:
+            total[fit.held_out_rows] += values
             counts[fit.held_out_rows] += 1
     seen = counts > 0
     total[seen] /= counts[seen, None]

@@ -103,6 +103,7 @@ def _worker(job: Callable[[int], Any], mine: list[int], sender: Any, events: Any
     _die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent asks workers to stop
     torch.set_num_threads(1)
+    _one_blas_thread()
     try:  # by value (plain pickle): torch's shared-memory handles die with this process
         sender.send_bytes(pickle.dumps(("ok", [job(i) for i in mine])))
     except BaseException as err:  # report any failure to the parent, never hang it
@@ -128,3 +129,17 @@ def _die_with(parent: int) -> None:
         return
     if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
+
+
+def _one_blas_thread() -> None:
+    """numpy's and scipy's BLAS in one thread too: workers share the cores already (OpenBLAS
+    threads spinning against each other across processes made a linear fit 30x slower,
+    measured). The environment covers libraries loaded later in the worker; threadpoolctl
+    those loaded already."""
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = "1"
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover (a scikit-learn dependency)
+        return
+    threadpool_limits(1)
