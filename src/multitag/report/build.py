@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,11 @@ import numpy as np
 from multitag.bundle.directory import ModelBundle
 from multitag.data.dataset import Dataset
 from multitag.fileio import check_replaceable, staged_directory
-from multitag.report import plots
-from multitag.report.content import ReportInputs, assemble
-from multitag.report.document import Image, to_html, to_markdown
+from multitag.report import cooccurrence, history, plots
+from multitag.report.content import Figure, ReportInputs, assemble
+from multitag.report.document import to_html, to_markdown
+from multitag.report.figure import Drawn
+from multitag.report.labels import LabelNames
 
 MARKDOWN = "report.md"
 HTML = "report.html"
@@ -37,13 +39,16 @@ REPORT_FILES = frozenset({MARKDOWN, HTML, *FIGURES})
 
 @dataclass(frozen=True)
 class ReportResult:
-    """Where the report was written, and the evaluation it shows."""
+    """Where the report was written, and the evaluation it shows. `images` are the figures
+    drawn (a figure with nothing to show, such as a linear model's training curves, is left
+    out and the report says why)."""
 
     out_dir: Path
     markdown: Path
     html: Path
     images: list[Path]
     evaluation: Any
+    figures: list[Figure] = field(default_factory=list)
 
     @property
     def paths(self) -> list[Path]:
@@ -64,29 +69,59 @@ def build_report(bundle: ModelBundle, data: Dataset, out_dir: str | Path, *,
     inputs = ReportInputs(bundle=bundle, data=data, report=evaluation.report,
                           scores=evaluation.probabilities, title=title)
     with staged_directory(target, REPORT_FILES, "multitag report") as staging:
-        images = _draw_figures(inputs, staging)
-        document = assemble(inputs, images)
+        figures = _draw_figures(inputs, staging)
+        document = assemble(inputs, figures)
         (staging / MARKDOWN).write_text(to_markdown(document), encoding="utf-8")
         (staging / HTML).write_text(to_html(document, staging), encoding="utf-8")
     return ReportResult(out_dir=target, markdown=target / MARKDOWN, html=target / HTML,
-                        images=[target / image.filename for image in images],
-                        evaluation=evaluation)
+                        images=[target / f.filename for f in figures if f.drawn.drawn],
+                        evaluation=evaluation, figures=figures)
 
 
-def _draw_figures(inputs: ReportInputs, directory: Path) -> list[Image]:
-    """Every figure as a PNG in `directory`, in FIGURES order, with its caption."""
+def _draw_figures(inputs: ReportInputs, directory: Path) -> list[Figure]:
+    """Every figure in FIGURES order, drawn as a PNG in `directory` unless it has nothing to
+    show (then only its caption, which says why, goes into the report)."""
     report, Y = inputs.report, inputs.Y
-    draw: dict[str, Callable[[Path], str]] = {
-        "training_curves.png": lambda p: plots.training_curves(
-            inputs.bundle.history, p, inputs.bundle.architecture.get("model", "mlp")),
-        "f1_per_label.png": lambda p: plots.f1_bars(report.per_label, p),
+    labels = LabelNames(report.label_names)
+    draw: dict[str, Callable[[Path], Drawn]] = {
+        "training_curves.png": lambda p: history.training_curves(
+            network_histories(inputs.bundle), p, **_training_facts(inputs.bundle)),
+        "f1_per_label.png": lambda p: plots.f1_bars(report.per_label, p, labels),
         "precision_recall.png": lambda p: plots.precision_recall(
             Y, inputs.scores, _operating_point(report.metrics), inputs.rule_text, p),
-        "frequency_vs_f1.png": lambda p: plots.frequency_vs_f1(report.per_label, p),
-        "cooccurrence.png": lambda p: plots.cooccurrence(Y, report.label_names, p),
+        "frequency_vs_f1.png": lambda p: plots.frequency_vs_f1(report.per_label, p, labels),
+        "cooccurrence.png": lambda p: cooccurrence.cooccurrence(Y, report.label_names, p,
+                                                                labels),
     }
-    return [Image(filename=name, alt=FIGURES[name], caption=draw[name](directory / name))
+    return [Figure(filename=name, title=FIGURES[name], drawn=draw[name](directory / name))
             for name in FIGURES]
+
+
+def network_histories(bundle: ModelBundle) -> list[list[dict[str, Any]]]:
+    """One history per network: `member_histories` when stored, else the one `history` of an
+    older model directory (the first network's), else none."""
+    members = [h for h in bundle.member_histories if isinstance(h, list) and h]
+    if members:
+        return members
+    return [bundle.history] if bundle.history else []
+
+
+def _training_facts(bundle: ModelBundle) -> dict[str, Any]:
+    """What the training-curve figure needs from model.json (data from disk: checked)."""
+    training = bundle.training if isinstance(bundle.training, dict) else {}
+    trainer = training.get("trainer") if isinstance(training.get("trainer"), dict) else {}
+    spec = trainer.get("loss")
+    loss = training.get("loss") or (spec.get("name") if isinstance(spec, dict) else None)
+    epochs = training.get("epochs", trainer.get("epochs"))
+    members = bundle.architecture.get("members", 1)
+    return {
+        "model": str(bundle.architecture.get("model", "mlp")),
+        "loss": str(loss) if loss else None,
+        "objective": str(training["objective"]) if training.get("objective") else None,
+        "max_epochs": epochs if isinstance(epochs, int) and epochs > 0 else None,
+        "members": members if isinstance(members, int) and members > 0 else 1,
+        "best_kept": bool(trainer.get("restore_best") and trainer.get("early_stopping_patience")),
+    }
 
 
 def _operating_point(metrics: dict[str, float | None]) -> tuple[float, float] | None:

@@ -12,7 +12,8 @@ from multitag.bundle.directory import ModelBundle
 from multitag.data.dataset import Dataset
 from multitag.metrics.evaluation import Report, report_rows
 from multitag.metrics.names import LOWER_IS_BETTER
-from multitag.report.document import Bullets, Document, Image, Paragraph, Section, Table
+from multitag.report.document import Block, Bullets, Document, Image, Paragraph, Section, Table
+from multitag.report.figure import Drawn
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,15 +53,39 @@ def describe_rule(state: dict[str, Any]) -> str:
     return str(name)
 
 
-def assemble(inputs: ReportInputs, images: list[Image]) -> Document:
+@dataclass(frozen=True)
+class Figure:
+    """One figure of the report: its file name, section title and what drawing it gave."""
+
+    filename: str
+    title: str
+    drawn: Drawn
+
+
+def assemble(inputs: ReportInputs, figures: list[Figure]) -> Document:
     """The whole report: summary, metrics, figures, per-label table, absent labels, conventions."""
     report = inputs.report
     title = inputs.title or f"multitag report: {inputs.data.name or 'evaluation data'}"
     sections = [_summary(inputs), _metrics(report)]
-    sections += [Section(image.alt, [image]) for image in images]
+    sections += [Section(figure.title, figure_blocks(figure)) for figure in figures]
     sections += [_per_label(report), _absent(report),
                  Section("Conventions", [Bullets(list(report.conventions))])]
     return Document(title=title, sections=sections)
+
+
+def figure_blocks(figure: Figure) -> list[Block]:
+    """The image with its caption and label key, or, for a figure left out, the sentence that
+    says why."""
+    drawn = figure.drawn
+    if not drawn.drawn:
+        return [Paragraph(drawn.caption)]
+    blocks: list[Block] = [Image(filename=figure.filename, alt=figure.title,
+                                 caption=drawn.caption)]
+    if drawn.key:
+        blocks += [Paragraph("Label key: the names cut short in the figure above, by their "
+                             "column number (the # of the per-label table)."),
+                   Table(["code", "label"], [[code, name] for code, name in drawn.key])]
+    return blocks
 
 
 def _summary(inputs: ReportInputs) -> Section:
@@ -68,18 +93,16 @@ def _summary(inputs: ReportInputs) -> Section:
     arch = bundle.architecture
     layers = " → ".join(str(n) for n in [arch.get("n_features"), *arch.get("hidden", []),
                                          arch.get("n_labels")])
-    epochs = bundle.training.get("epochs")
-    trained = f"{len(bundle.history)} epoch(s)" + (f" of at most {epochs}" if epochs else "")
-    train_rows = bundle.training.get("n_train_rows")
-    rows = f" on {int(train_rows):,} rows." if train_rows else "."
     members = int(arch.get("members", 1) or 1)
     if arch.get("model") in ("br-svm", "br-lr"):
         model = (f"Model: linear {arch['model']} (one classifier per label, "
-                 f"{layers}), fitted" + rows)
+                 f"{layers}), fitted" + _rows(bundle) + " It has no training epochs, so the "
+                 "report has no training-curve figure.")
     else:
-        model = (f"Network: {layers} (dropout {arch.get('dropout', 0)}), trained for {trained}"
-                 + rows + (f" An ensemble of {members} cross-fitted networks; the curves show "
-                           "the first." if members > 1 else ""))
+        model = (f"Network: {layers} (dropout {arch.get('dropout', 0)}), trained for "
+                 f"{_epochs(bundle)}" + _rows(bundle)
+                 + (f" An ensemble of {members} cross-fitted networks; {_curves_show(bundle)}."
+                    if members > 1 else ""))
     items = [
         f"Data: {data.name or 'unnamed'} — {data.n_samples:,} rows, {data.n_labels:,} labels, "
         f"{Y.sum(axis=1).mean():.2f} labels per row on average.",
@@ -87,6 +110,28 @@ def _summary(inputs: ReportInputs) -> Section:
         f"Decision rule: {inputs.rule_text}.",
     ]
     return Section("Summary", [Bullets(items)])
+
+
+def _rows(bundle: ModelBundle) -> str:
+    train_rows = bundle.training.get("n_train_rows")
+    return f" on {int(train_rows):,} rows." if train_rows else "."
+
+
+def _epochs(bundle: ModelBundle) -> str:
+    """"12 epoch(s) of at most 100", or each network's count for an ensemble."""
+    epochs = bundle.training.get("epochs")
+    most = f" of at most {epochs}" if epochs else ""
+    lengths = [len(h) for h in bundle.member_histories if isinstance(h, list)]
+    if len(lengths) > 1:
+        return f"{', '.join(map(str, lengths))} epochs{most} (one count per network)"
+    return f"{len(bundle.history)} epoch(s){most}"
+
+
+def _curves_show(bundle: ModelBundle) -> str:
+    if len([h for h in bundle.member_histories if h]) > 1:
+        return "the training curves show every network"
+    return ("only the first network's history is stored (an older model directory), so the "
+            "training curves show that one")
 
 
 def _fmt(value: float | int | None, digits: int = 4) -> str:
@@ -103,13 +148,17 @@ def _metrics(report: Report) -> Section:
 
 
 def _per_label(report: Report) -> Section:
-    header = ["label", "support", "predicted", "precision", "recall", "F1", "AUC", "threshold"]
-    rows = [[r.name, str(r.support), str(r.predicted), _fmt(r.precision, 3), _fmt(r.recall, 3),
-             _fmt(r.f1, 3), _fmt(r.auc, 3), _fmt(r.threshold, 3)] for r in report.per_label]
-    note = Paragraph("Support = positive rows in the data; predicted = rows the saved rule "
-                     "assigns the label; threshold = the rule's threshold for the label "
-                     "(n/a for top-k style rules).")
-    return Section("Per-label table", [note, Table(header, rows, numeric=frozenset(range(1, 8)))])
+    header = ["#", "label", "support", "predicted", "precision", "recall", "F1", "AUC",
+              "threshold"]
+    rows = [[str(j), r.name, str(r.support), str(r.predicted), _fmt(r.precision, 3),
+             _fmt(r.recall, 3), _fmt(r.f1, 3), _fmt(r.auc, 3), _fmt(r.threshold, 3)]
+            for j, r in enumerate(report.per_label, start=1)]
+    note = Paragraph("# = the label's column number (the code of a name cut short in a "
+                     "figure); support = positive rows in the data; predicted = rows the "
+                     "saved rule assigns the label; threshold = the rule's threshold for the "
+                     "label (n/a for top-k style rules).")
+    table = Table(header, rows, numeric=frozenset({0, *range(2, 9)}))
+    return Section("Per-label table", [note, table])
 
 
 def _absent(report: Report) -> Section:
