@@ -44,6 +44,7 @@ def tfidf_bundle(seed: int = 3) -> tuple[ModelBundle, sp.csr_matrix]:
     """An untrained network behind a sparse TF-IDF preprocessor (idf + L2 row norm)."""
     import torch
 
+    from multitag.bundle.network import Network
     from multitag.decision.rules import make_rule
     from multitag.features.preprocessor import Preprocessor
     from multitag.models.mlp import MLP
@@ -56,7 +57,8 @@ def tfidf_bundle(seed: int = 3) -> tuple[ModelBundle, sp.csr_matrix]:
                    label_names=LABELS)
     torch.manual_seed(seed)
     bundle = ModelBundle(
-        preprocessor=Preprocessor(scale="tfidf").fit(data), module=MLP(10, 4, (8,)).eval(),
+        preprocessor=Preprocessor(scale="tfidf").fit(data),
+        network=Network.from_module(MLP(10, 4, (8,)).eval()),
         decision_rule=make_rule("fixed", threshold=0.5), label_names=LABELS,
         feature_names=names, architecture={"type": "mlp", "n_features": 10, "n_labels": 4,
                                            "hidden": [8], "dropout": 0.0})

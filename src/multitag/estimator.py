@@ -90,7 +90,7 @@ class MultiLabelMLP(ClassifierMixin, BaseEstimator):
         self.bundle_ = outcome.bundle
         self.options_ = outcome.options
         self.notices_ = outcome.notices
-        self.module_ = outcome.bundle.module
+        self.module_ = outcome.module
         self.decision_rule_ = outcome.bundle.decision_rule
         self.history_ = outcome.bundle.history
         self.fit_seconds_ = outcome.fit_seconds

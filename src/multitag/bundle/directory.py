@@ -22,6 +22,7 @@ from multitag.bundle.checks import (
     check_finite,
     check_names,
 )
+from multitag.bundle.network import Network, expected_shapes
 from multitag.data.dataset import Dataset
 from multitag.exceptions import DataFormatError, ModelFileError
 from multitag.fileio import plain_json
@@ -44,10 +45,11 @@ _REQUIRED_KEYS = {"format": str, "format_version": int, "multitag_version": str,
 
 @dataclass
 class ModelBundle:
-    """Everything needed to predict: preprocessor, network, decision rule and label names."""
+    """Everything needed to predict: preprocessor, network (numpy weights: no torch needed to
+    apply it), decision rule and label names."""
 
     preprocessor: Any
-    module: Any
+    network: Network
     decision_rule: Any
     label_names: list[str]
     feature_names: list[str]
@@ -67,9 +69,12 @@ class ModelBundle:
 
     def predict_proba(self, data: Dataset | Any) -> np.ndarray:
         """Probabilities (n_samples, n_labels), columns in `label_names` order."""
-        from multitag.models.inference import predict_scores
+        return self.network.predict_proba(self.transform(data))
 
-        return predict_scores(self.module, self.transform(data))
+    @property
+    def module(self) -> Any:
+        """The network as a torch module (imports torch; for export and training code)."""
+        return self.network.to_module()
 
     def predict(self, data: Dataset | Any) -> np.ndarray:
         """0/1 label sets (n_samples, n_labels) by the saved decision rule."""
@@ -110,7 +115,7 @@ class ModelBundle:
 
     def _to_files(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         state, arrays = self.preprocessor.to_state()
-        tensors = _network_tensors(self.module)
+        tensors = self.network.tensors(_NETWORK_PREFIX)
         tensors.update({_PREPROCESSOR_PREFIX + k: np.ascontiguousarray(v)
                         for k, v in arrays.items()})
         description = {
@@ -146,7 +151,7 @@ class ModelBundle:
             preprocessor = Preprocessor.from_state(description["preprocessing"], arrays)
         except ModelFileError as err:
             raise ModelFileError(f"{directory}: preprocessing: {err}") from err
-        module = _build_network(directory, description, tensors)
+        network = _build_network(directory, description, tensors)
         check_agreement(preprocessor, description["feature_names"],
                         description["architecture"]["n_features"], directory / MODEL_JSON)
         try:
@@ -154,7 +159,7 @@ class ModelBundle:
         except ConfigError as err:
             raise ModelFileError(f"{directory / MODEL_JSON}: decision_rule: {err}") from err
         return cls(
-            preprocessor=preprocessor, module=module, decision_rule=rule,
+            preprocessor=preprocessor, network=network, decision_rule=rule,
             label_names=[str(n) for n in description["label_names"]],
             feature_names=[str(n) for n in description["feature_names"]],
             architecture=description["architecture"], training=description["training"],
@@ -210,10 +215,9 @@ def _read_tensors(path: Path) -> dict[str, np.ndarray]:
 
 
 def _build_network(directory: Path, description: dict[str, Any],
-                   tensors: dict[str, np.ndarray]) -> Any:
-    """The network (or the ensemble of `architecture.members` networks) with its weights."""
-    from multitag.models.ensemble import Ensemble
-
+                   tensors: dict[str, np.ndarray]) -> Network:
+    """The network (or the ensemble of `architecture.members` networks) with its weights,
+    every tensor's name and shape checked against the architecture first."""
     arch = description["architecture"]
     members = arch.get("members", 1)
     if isinstance(members, bool) or not isinstance(members, int) or members < 1:
@@ -221,24 +225,24 @@ def _build_network(directory: Path, description: dict[str, Any],
                              f"positive integer; got {members!r}")
     found = {k[len(_NETWORK_PREFIX):]: v for k, v in tensors.items()
              if k.startswith(_NETWORK_PREFIX)}
-    weights = found.pop("weights", None)
+    mix = found.pop("weights", None) if members > 1 else None
     _check_member_count(directory, found, members)
-    if members == 1:
-        module = _build_mlp(directory, arch, found)
-    else:
-        linear_last = arch.get("linear_member") is True
-        networks = [_build_mlp(directory, _LINEAR if linear_last and i == members - 1 else arch,
-                               _member_tensors(found, i), arch) for i in range(members)]
-        module = Ensemble(networks, _member_weights(directory, weights, members,
-                                                    networks[0].output.out_features))
+    linear_last = arch.get("linear_member") is True
+    parts = []
+    for i in range(members):
+        shape = _LINEAR if linear_last and members > 1 and i == members - 1 else {}
+        mine = found if members == 1 else _member_tensors(found, i)
+        parts.append(_checked_member(directory, {**arch, **shape}, mine))
+    if members > 1:
         extra = sorted(k for k in found if not k.split(".", 1)[0].isdigit()
                        or int(k.split(".", 1)[0]) >= members)
         if extra:
             raise ModelFileError(f"{directory / WEIGHTS}: unexpected tensors {extra[:5]}")
-    if len(description["label_names"]) != module.output.out_features:
+    n_outputs = parts[0]["output.bias"].shape[0]
+    if len(description["label_names"]) != n_outputs:
         raise ModelFileError(f"{directory / MODEL_JSON}: {len(description['label_names'])} "
-                             f"label names for {module.output.out_features} outputs")
-    return module.eval()
+                             f"label names for {n_outputs} outputs")
+    return Network.from_tensors(parts, _checked_mix(directory, mix, members, n_outputs))
 
 
 def _check_member_count(directory: Path, found: dict[str, np.ndarray], members: int) -> None:
@@ -256,28 +260,12 @@ def _member_tensors(found: dict[str, np.ndarray], index: int) -> dict[str, np.nd
     return {k[len(prefix):]: v for k, v in found.items() if k.startswith(prefix)}
 
 
-def _network_tensors(module: Any) -> dict[str, np.ndarray]:
-    """`network.<name>` for one network; `network.<i>.<name>` for member i of an ensemble."""
-    from multitag.models.ensemble import Ensemble
-
-    if isinstance(module, Ensemble):
-        tensors = {f"{_NETWORK_PREFIX}{i}.{k}": np.ascontiguousarray(v.detach().cpu().numpy())
-                   for i, member in enumerate(module.members)
-                   for k, v in member.state_dict().items()}
-        tensors[f"{_NETWORK_PREFIX}weights"] = module.weights.detach().cpu().numpy()
-        return tensors
-    return {_NETWORK_PREFIX + k: np.ascontiguousarray(v.detach().cpu().numpy())
-            for k, v in module.state_dict().items()}
-
-
 _LINEAR = {"hidden": [], "dropout": 0.0, "linear_skip": False}
 
 
-def _member_weights(directory: Path, weights: np.ndarray | None, members: int,
-                    n_labels: int) -> Any:
-    """The ensemble's (members, labels) weights, each column summing to 1 (equal if absent)."""
-    import torch
-
+def _checked_mix(directory: Path, weights: np.ndarray | None, members: int,
+                 n_labels: int) -> np.ndarray | None:
+    """The ensemble's (members, labels) weights, each column summing to 1 (None: equal)."""
     if weights is None:
         return None
     if weights.shape != (members, n_labels) or not np.allclose(weights.sum(axis=0), 1.0,
@@ -285,40 +273,25 @@ def _member_weights(directory: Path, weights: np.ndarray | None, members: int,
         raise ModelFileError(f"{directory / WEIGHTS}: tensor 'network.weights' must be "
                              f"({members}, {n_labels}) non-negative weights summing to 1 per "
                              f"label; got shape {weights.shape}")
-    return torch.from_numpy(np.array(weights, dtype=np.float32))
+    return weights
 
 
-def _build_mlp(directory: Path, arch: dict[str, Any], found: dict[str, np.ndarray],
-               shared: dict[str, Any] | None = None) -> Any:
-    import torch
-
-    from multitag.models.mlp import MLP
-
+def _checked_member(directory: Path, arch: dict[str, Any],
+                    found: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """`found` when its names and shapes are exactly those of `arch` (numpy only: a forged
+    layer size allocates nothing before it is compared)."""
     where = directory / MODEL_JSON
-    arch = {**(shared or {}), **arch}
     check_architecture(arch, where)
-    try:
-        with torch.device("meta"):  # shapes only: nothing allocated before they are checked
-            module = MLP(int(arch["n_features"]), int(arch["n_labels"]),
-                         tuple(int(h) for h in arch["hidden"]),
-                         float(arch.get("dropout", 0.0)),
-                         linear_skip=bool(arch.get("linear_skip", False)))
-    except (KeyError, TypeError, ValueError) as err:
-        raise ModelFileError(f"{where}: architecture must give n_features, n_labels and "
-                             f"hidden as integers ({err})") from err
-    expected = module.state_dict()
-    for name, tensor in expected.items():
+    expected = expected_shapes(int(arch["n_features"]), int(arch["n_labels"]),
+                               [int(h) for h in arch["hidden"]],
+                               bool(arch.get("linear_skip", False)))
+    for name, shape in expected.items():
         if name not in found:
             raise ModelFileError(f"{directory / WEIGHTS}: tensor {name!r} is missing")
-        if tuple(found[name].shape) != tuple(tensor.shape):
+        if tuple(found[name].shape) != shape:
             raise ModelFileError(f"{directory / WEIGHTS}: tensor {name!r} has shape "
-                                 f"{tuple(found[name].shape)}; the architecture needs "
-                                 f"{tuple(tensor.shape)}")
+                                 f"{tuple(found[name].shape)}; the architecture needs {shape}")
     extra = sorted(set(found) - set(expected))
     if extra:
         raise ModelFileError(f"{directory / WEIGHTS}: unexpected tensors {extra}")
-    module = module.to_empty(device="cpu")
-    module.load_state_dict({k: torch.from_numpy(np.array(v, dtype=np.float32))
-                            for k, v in found.items()})
-    return module
-
+    return found

@@ -44,6 +44,7 @@ class TrainOutcome:
     options: TrainOptions | None = None
     held_out: tuple[np.ndarray, np.ndarray] | None = None  # labels, probabilities
     member_results: list[Any] = field(default_factory=list)  # one per network
+    module: Any = None  # the trained torch module (the bundle holds its weights in numpy)
     resumed_seconds: float = 0.0  # training before a resume (the longest network's)
 
     @property
@@ -91,6 +92,7 @@ def train(data: Dataset | ChunkedFile, options: TrainOptions, *, distributed: bo
         stopped_early=bool(result and result.stopped_early),
         best_epoch=result.best_epoch if result else 0, notices=list(notices), options=options,
         held_out=kept.held_out, member_results=networks.member_results if result else [],
+        module=kept.module,
         resumed_seconds=max((r.resumed_seconds for r in networks.member_results), default=0.0)
         if result else 0.0)
 
@@ -187,6 +189,7 @@ def _networks(prepared: Prepared, options: TrainOptions, mode: str,
 def _bundle(prepared: Prepared, options: TrainOptions, kept: _Kept,
             networks: Networks | None, mode: str) -> Any:
     from multitag.bundle.directory import ModelBundle
+    from multitag.bundle.network import Network
 
     linear = kept.name != "mlp"
     members = len(getattr(kept.module, "members", [kept.module]))
@@ -208,7 +211,7 @@ def _bundle(prepared: Prepared, options: TrainOptions, kept: _Kept,
 
         training["stream"] = stream_training_info(prepared)
     return ModelBundle(
-        preprocessor=prepared.preprocessor, module=kept.module,
+        preprocessor=prepared.preprocessor, network=Network.from_module(kept.module),
         decision_rule=kept.choice.rule, label_names=list(prepared.label_names),
         feature_names=list(prepared.feature_names), architecture=architecture,
         training=training, history=result.history if result else [],
