@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from multitag.cli.rendering import console as make_console
-from multitag.training.trainer import Callback
+from multitag.training.callbacks import Callback
 
 
 class ProgressCallback(Callback):

@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from multitag.training.trainer import Callback
+from multitag.training.callbacks import Callback
 
 
 class RowProgress:

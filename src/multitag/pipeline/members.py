@@ -216,7 +216,7 @@ def run_members(n_members: int, train_one: Callable[[int], MemberFit], n_jobs: i
 def worker_callbacks(callbacks: Sequence[Any], index: int) -> list[Any]:
     """What a network trained in a worker process gets: the callbacks that work there
     (checkpoints), and one that sends its progress to the parent."""
-    from multitag.training.trainer import Callback
+    from multitag.training.callbacks import Callback
 
     class ForwardProgress(Callback):
         def on_train_begin(self, trainer: Any, n_epochs: int) -> None:

@@ -23,33 +23,12 @@ from multitag.exceptions import ConfigError, TrainingError
 from multitag.models.losses import Loss
 from multitag.training import fast_backprop
 from multitag.training.batches import TensorData, labels_numpy
+from multitag.training.callbacks import Callback
 from multitag.training.config import TrainConfig
 from multitag.training.optim import FusedAdam
 
 # Below this many multiply-adds per batch, extra threads cost more than they save.
 _SINGLE_THREAD_WORK = 50_000_000
-
-
-class Callback:
-    """Hooks called by the Trainer; each does nothing unless overridden."""
-
-    def on_train_begin(self, trainer: Trainer, n_epochs: int) -> None: ...
-
-    def on_epoch_end(self, trainer: Trainer, record: dict[str, float]) -> None: ...
-
-    def on_train_end(self, trainer: Trainer, result: TrainResult) -> None: ...
-
-    def on_loop_start(self, trainer: Trainer, state: TrainState) -> None:
-        """Before the first epoch; may restore a saved `state` (see training.checkpoint)."""
-
-    def on_epoch_complete(self, trainer: Trainer, state: TrainState) -> None:
-        """After an epoch's bookkeeping (learning rate, best weights, early stopping)."""
-
-    def on_networks_begin(self, n_networks: int, n_jobs: int) -> None:
-        """Before the networks of a run train (`n_jobs` worker processes; 1: in turn)."""
-
-    def on_networks_end(self, results: list[TrainResult], seconds: float) -> None:
-        """After every network of a run has trained."""
 
 
 @dataclass
