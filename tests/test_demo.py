@@ -106,3 +106,27 @@ def test_cli_bad_flags_one_line_exit_2(args: list[str]) -> None:
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert done.stdout == ""
+
+
+@pytest.mark.parametrize("spec", [
+    {}, {"n_samples": 500, "n_features": 20, "n_classes": 13, "n_labels": 3, "random_state": 1},
+    {"n_samples": 300, "n_features": 5, "n_classes": 9, "n_labels": 4, "length": 3,
+     "allow_unlabeled": False, "random_state": 7},
+])
+def test_synthetic_data_equals_scikit_learns(spec: dict) -> None:
+    """The generator draws exactly what make_multilabel_classification draws (the classic
+    example's data), without importing scikit-learn."""
+    from sklearn.datasets import make_multilabel_classification
+
+    from multitag.data.synthetic import SyntheticSpec, make_synthetic
+
+    ours = SyntheticSpec(**spec)
+    data, dist = make_synthetic(ours)
+    X, Y, p_c, p_w_c = make_multilabel_classification(
+        n_samples=ours.n_samples, n_features=ours.n_features, n_classes=ours.n_classes,
+        n_labels=ours.n_labels, length=ours.length, allow_unlabeled=ours.allow_unlabeled,
+        return_indicator="dense", return_distributions=True, random_state=ours.random_state)
+    np.testing.assert_array_equal(data.X, X)
+    np.testing.assert_array_equal(data.Y, Y)
+    np.testing.assert_allclose(dist.p_c, p_c, rtol=0, atol=0)
+    np.testing.assert_allclose(dist.p_w_c, p_w_c, rtol=0, atol=0)

@@ -173,12 +173,13 @@ def _fit(prepared: Prepared, options: TrainOptions, mode: str, callbacks: Sequen
 
 def _networks(prepared: Prepared, options: TrainOptions, mode: str,
               callbacks: Sequence[Any]) -> Networks:
-    from multitag.training.distributed import DistributedTrainer
-    from multitag.training.trainer import Trainer
+    if mode == DISTRIBUTED:  # torch.distributed only when asked for
+        from multitag.training.distributed import DistributedTrainer as trainer_class
+    else:
+        from multitag.training.trainer import Trainer as trainer_class
 
     spec = NetworkSpec(options, prepared.shape.n_features, len(prepared.label_names),
-                       prepared.never, prepared.always,
-                       DistributedTrainer if mode == DISTRIBUTED else Trainer, tuple(callbacks))
+                       prepared.never, prepared.always, trainer_class, tuple(callbacks))
     if mode == STREAM:
         from multitag.pipeline.streaming import fit_stream
 
