@@ -74,6 +74,8 @@ def train(data: Dataset | ChunkedFile, options: TrainOptions, *, distributed: bo
     epoch); `distributed` sums gradients over the torch.distributed process group."""
     mode = STREAM if isinstance(data, ChunkedFile) else DISTRIBUTED if distributed else MEMORY
     check_runnable(options, mode)
+    import multitag.training.trainer  # noqa: F401  (torch: imported before the clock starts)
+
     notices = _Notices(notify)
     started = time.perf_counter()
     prepared = _prepare(data, options, mode, callbacks)
