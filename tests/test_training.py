@@ -42,11 +42,33 @@ def test_fast_backprop_matches_autograd(hidden: tuple[int, ...], skip: bool) -> 
         assert torch.allclose(got, want, atol=1e-6, rtol=1e-5)
 
 
-def test_fast_backprop_only_for_plain_dense_mlp() -> None:
+def test_fast_backprop_only_for_dense_mlp() -> None:
     assert supports(MLP(3, 2, (4,)), dense_input=True)
-    assert not supports(MLP(3, 2, (4,), dropout=0.5), dense_input=True)
+    assert supports(MLP(3, 2, (4,), dropout=0.5), dense_input=True)
     assert not supports(MLP(3, 2, (4,)), dense_input=False)
     assert not supports(torch.nn.Linear(3, 2), dense_input=True)
+
+
+@pytest.mark.parametrize(("dropout", "skip"), [(0.3, False), (0.5, True)])
+def test_fast_backprop_with_dropout_equals_autograd(dropout: float, skip: bool) -> None:
+    """The same masks (drawn as torch's dropout draws them) and the same gradients."""
+    from multitag.models.losses import loss_spec_from
+
+    x, y = _batch(rows=32)
+    torch.manual_seed(0)
+    net = MLP(7, 4, (16, 8), dropout, linear_skip=skip).train()
+    loss = loss_spec_from("asymmetric").build(y.numpy())
+    torch.manual_seed(5)
+    reference = loss(net(x), y)
+    reference.backward()
+    expected = {n: p.grad.clone() for n, p in net.named_parameters()}
+    for p in net.parameters():
+        p.grad = None
+    torch.manual_seed(5)
+    value = FastBackprop(net, loss)(x, y)
+    assert float(value) == pytest.approx(float(reference), rel=1e-6)
+    for name, p in net.named_parameters():
+        torch.testing.assert_close(p.grad, expected[name], rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize(("decoupled", "reference"), [(False, torch.optim.Adam),

@@ -176,6 +176,8 @@ def tune_global(Y: np.ndarray, S: np.ndarray, objective: str, max_candidates: in
         cands = candidates(S.ravel(), SAMPLES_GRID, (0.5,))
         gains = np.array([_samples_f1(Y, np.greater_equal(S, c)) for c in cands])
         return float(cands[_best(cands, gains, 0.5)])
+    if objective in ("micro_f1", "hamming") and columns is None:
+        return _tune_pooled(Y, S, objective, max_candidates)
     cols = columns or _Columns(Y, S)
     cands = candidates(S.ravel(), max_candidates, (0.5,))
     tp = np.empty((len(cands), Y.shape[1]))
@@ -183,6 +185,19 @@ def tune_global(Y: np.ndarray, S: np.ndarray, objective: str, max_candidates: in
     for j in range(Y.shape[1]):
         tp[:, j], pp[:, j] = cols.counts(j, cands)
     gains = _gain(objective, tp, pp, Y.sum(axis=0), Y.shape[0])
+    return float(cands[_best(cands, gains, 0.5)])
+
+
+def _tune_pooled(Y: np.ndarray, S: np.ndarray, objective: str, max_candidates: int) -> float:
+    """`tune_global` for objectives of pooled counts (micro-F1, Hamming loss): one sort of
+    every cell instead of one per label (many labels: the early-stopping score each epoch)."""
+    everything = np.sort(S.ravel().astype(np.float64))
+    positives = np.sort(S.ravel()[Y.ravel() > 0].astype(np.float64))
+    cands = candidates(everything, max_candidates, (0.5,), presorted=True)
+    tp = len(positives) - np.searchsorted(positives, cands, side="left")
+    pp = len(everything) - np.searchsorted(everything, cands, side="left")
+    pos = np.array([len(positives)])
+    gains = _gain(objective, tp[:, None], pp[:, None], pos, Y.shape[0] * Y.shape[1])
     return float(cands[_best(cands, gains, 0.5)])
 
 

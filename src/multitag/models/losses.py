@@ -149,6 +149,36 @@ class AsymmetricLoss(Loss):
             negative = negative * shifted.pow(self.gamma_neg)
         return y * positive + (1 - y) * negative
 
+    @torch.no_grad()
+    def value_and_grad(self, logits, y):
+        """The mean loss and its gradient in closed form (no autograd graph: on delicious'
+        983 labels autograd took a quarter of the training time). With p = sigmoid(z),
+        q = 1 - p: d/dz of -q^g+ log p is g+ p q^g+ log p - q^(g+ + 1); of
+        -p_m^g- log(1 - p_m), p_m = p - clip > 0: (p_m^g- / (1 - p_m) - g- p_m^(g- - 1)
+        log(1 - p_m)) p q, and 0 where p <= clip."""
+        p = torch.sigmoid(logits)
+        q = 1 - p
+        log_p = functional.logsigmoid(logits)
+        positive = -log_p
+        d_positive = -q
+        if self.gamma_pos:
+            weight = q.pow(self.gamma_pos)
+            positive = positive * weight
+            d_positive = self.gamma_pos * p * weight * log_p - q * weight
+        shifted = (p - self.clip).clamp(min=0) if self.clip else p
+        log_rest = torch.log((1 - shifted).clamp(min=1e-8))
+        negative = -log_rest
+        d_negative = 1 / (1 - shifted).clamp(min=1e-8)
+        if self.gamma_neg:
+            power = shifted.pow(self.gamma_neg)
+            negative = negative * power
+            lower = shifted.pow(self.gamma_neg - 1) if self.gamma_neg != 1 else torch.ones_like(p)
+            d_negative = power * d_negative - self.gamma_neg * lower * log_rest
+        d_negative = d_negative * p * q * (shifted > 0)
+        value = (y * positive + (1 - y) * negative).mean()
+        grad = (y * d_positive + (1 - y) * d_negative).div_(logits.numel())
+        return value, grad
+
 
 def loss_spec_from(name: str = "bce", pos_weight: str | Sequence[float] | None = None,
                    **params: float) -> LossSpec:
