@@ -109,7 +109,8 @@ class TrainOptions:
              "feature x label weights), else none",
         network=False)
     ensemble: int | str = option(AUTO, "Networks averaged, each validated on its own fold.",
-                                 "int", auto="5 below 5,000 rows, else 1", low=1,
+                                 "int", auto="5 below 5,000 rows when an epoch is at most 1 G "
+                                 "multiply-adds, else 1", low=1,
                                  network=False)
     validation_split: float | str = option(
         AUTO, "Share of the training rows held out to stop training and tune the decision "
@@ -124,7 +125,7 @@ class TrainOptions:
                                          flag="--early-stopping")
     early_stopping_patience: int | str | None = option(
         AUTO, "Epochs without improvement before stopping.", "int",
-        auto="20 below 5,000 rows, else 10", none="train every epoch", low=1,
+        auto="20 for cross-fitted networks, else 10", none="train every epoch", low=1,
         flag="--patience")
     decision: str = option(AUTO, "Decision rule, tuned on the held-out rows.", "choice",
                            choices=DECISIONS, network=False,

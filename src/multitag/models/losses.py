@@ -151,33 +151,50 @@ class AsymmetricLoss(Loss):
 
     @torch.no_grad()
     def value_and_grad(self, logits, y):
-        """The mean loss and its gradient in closed form (no autograd graph: on delicious'
-        983 labels autograd took a quarter of the training time). With p = sigmoid(z),
-        q = 1 - p: d/dz of -q^g+ log p is g+ p q^g+ log p - q^(g+ + 1); of
-        -p_m^g- log(1 - p_m), p_m = p - clip > 0: (p_m^g- / (1 - p_m) - g- p_m^(g- - 1)
-        log(1 - p_m)) p q, and 0 where p <= clip."""
+        """The mean loss and its gradient in closed form, with few elementwise passes (on
+        delicious' 983 labels autograd took a quarter of the training time). With
+        p = sigmoid(z), q = 1 - p: d/dz of -q^g+ log p is g+ p q^g+ log p - q^(g+ + 1); of
+        -s^g- log(1 - s), s = p - clip > 0: (s^g- / (1 - s) - g- s^(g- - 1) log(1 - s)) p q,
+        and 0 where p <= clip."""
         p = torch.sigmoid(logits)
-        q = 1 - p
-        log_p = functional.logsigmoid(logits)
-        positive = -log_p
+        q = 1.0 - p
+        rest = (q + self.clip).clamp_(max=1.0) if self.clip else q.clamp(min=1e-8)
+        s = 1.0 - rest  # the shifted probability max(p - clip, 0)
+        log_rest = torch.log(rest)
+        if not self.gamma_neg:
+            negative = -log_rest
+            d_negative = rest.reciprocal()
+        else:
+            below = _power(s, self.gamma_neg - 1)
+            power = s.clone() if below is None else below * s
+            below = torch.ones_like(s) if below is None else below
+            negative = -(log_rest * power)
+            d_negative = power / rest - self.gamma_neg * below * log_rest
+        d_negative.mul_(p).mul_(q)
+        if self.clip:
+            d_negative.mul_(s > 0)
+        positive = -functional.logsigmoid(logits)
         d_positive = -q
         if self.gamma_pos:
-            weight = q.pow(self.gamma_pos)
+            weight = _power(q, self.gamma_pos)
+            d_positive = self.gamma_pos * p * weight * -positive - q * weight
             positive = positive * weight
-            d_positive = self.gamma_pos * p * weight * log_p - q * weight
-        shifted = (p - self.clip).clamp(min=0) if self.clip else p
-        log_rest = torch.log((1 - shifted).clamp(min=1e-8))
-        negative = -log_rest
-        d_negative = 1 / (1 - shifted).clamp(min=1e-8)
-        if self.gamma_neg:
-            power = shifted.pow(self.gamma_neg)
-            negative = negative * power
-            lower = shifted.pow(self.gamma_neg - 1) if self.gamma_neg != 1 else torch.ones_like(p)
-            d_negative = power * d_negative - self.gamma_neg * lower * log_rest
-        d_negative = d_negative * p * q * (shifted > 0)
-        value = (y * positive + (1 - y) * negative).mean()
-        grad = (y * d_positive + (1 - y) * d_negative).div_(logits.numel())
+        on = y > 0
+        value = torch.where(on, positive, negative).mean()
+        grad = torch.where(on, d_positive, d_negative).div_(logits.numel())
         return value, grad
+
+
+def _power(x: torch.Tensor, exponent: float) -> torch.Tensor | None:
+    """x ** exponent by multiplication for small whole exponents (pow is slow); None for 0."""
+    if exponent == 0:
+        return None
+    if float(exponent).is_integer() and 0 < exponent <= 4:
+        out = x.clone()
+        for _ in range(int(exponent) - 1):
+            out.mul_(x)
+        return out
+    return x.pow(exponent)
 
 
 def loss_spec_from(name: str = "bce", pos_weight: str | Sequence[float] | None = None,
