@@ -20,6 +20,7 @@ import numpy as np
 
 from multitag.data.chunking import Piece, Source
 from multitag.data.dataset import Dataset
+from multitag.data.limits import CHUNK_BYTES, reading_errors
 from multitag.data.reading import compression_of, decompression_errors
 from multitag.data.registry import ReaderOptions, detect_format, format_spec, make_options
 from multitag.exceptions import ConfigError, DataFormatError
@@ -29,6 +30,11 @@ DEFAULT_CHUNK_ROWS = 10_000
 
 class ChunkedFile:
     """A data file read `chunk_rows` data rows at a time; iterate it, or call `chunks(order)`.
+
+    A chunk of a text file is also at most `chunk_bytes` of data rows
+    (`multitag.data.limits.CHUNK_BYTES` by default; blank and comment lines are never held),
+    so memory is bounded by bytes as well as rows; the readers' resource limits hold for every
+    chunk, and running out of memory anyway is a one-line `DataFormatError` naming the file.
 
     `feature_names` (a model's) fixes the columns of svmlight files without a header, so no
     first pass is needed; `with_labels=False` leaves labels out (prediction: Y has no columns).
@@ -40,9 +46,12 @@ class ChunkedFile:
         self, path: str | Path, options: ReaderOptions | None = None,
         chunk_rows: int = DEFAULT_CHUNK_ROWS, *, feature_names: Sequence[str] | None = None,
         with_labels: bool = True, label_names: Sequence[str] | None = None,
+        chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
         if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
             raise ConfigError(f"`chunk_rows` must be a positive integer; got {chunk_rows!r}")
+        if isinstance(chunk_bytes, bool) or not isinstance(chunk_bytes, int) or chunk_bytes < 1:
+            raise ConfigError(f"`chunk_bytes` must be a positive integer; got {chunk_bytes!r}")
         self.path = Path(path)
         if not self.path.exists():
             raise FileNotFoundError(2, "No such file or directory", str(self.path))
@@ -50,9 +59,11 @@ class ChunkedFile:
             raise DataFormatError("is a directory; expected a data file", path=self.path)
         self.options = make_options(options)
         self.chunk_rows = chunk_rows
+        self.chunk_bytes = chunk_bytes
         self.label_names = list(label_names) if label_names is not None else None
-        self.format = self.options.format or detect_format(self.path)
-        self.source = _make_source(self, feature_names, with_labels)
+        with reading_errors(self.path):
+            self.format = self.options.format or detect_format(self.path)
+            self.source = _make_source(self, feature_names, with_labels)
         self.pieces: list[Piece] | None = None
 
     @property
@@ -68,7 +79,7 @@ class ChunkedFile:
     def __iter__(self) -> Iterator[Dataset]:
         pieces: list[Piece] = []
         rows = 0
-        with decompression_errors(self.path):
+        with reading_errors(self.path), decompression_errors(self.path):
             for piece, chunk in self.source.read(None):
                 pieces.append(piece)
                 rows += chunk.n_samples
@@ -93,7 +104,7 @@ class ChunkedFile:
         """(index of its first row in the file, chunk) for the chunks numbered `order`."""
         if self.pieces is None:
             raise ConfigError("iterate the file once before reading chunks by number")
-        with decompression_errors(self.path):
+        with reading_errors(self.path), decompression_errors(self.path):
             if list(order) == list(range(len(self.pieces))):
                 yield from ((p.row, chunk) for p, chunk in self.source.read(None))
                 return

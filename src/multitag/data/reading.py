@@ -1,4 +1,8 @@
-"""Helpers shared by the readers: transparent .gz/.bz2/.xz, text decoding, label matrices."""
+"""Helpers shared by the readers: transparent .gz/.bz2/.xz, text decoding, label matrices.
+
+Compressed files are decompressed as a stream behind `multitag.data.limits`' guard (a bound on
+the decompressed bytes and on the expansion ratio); text read whole must fit the memory budget.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from typing import BinaryIO
 import numpy as np
 import scipy.sparse as sp
 
+from multitag.data.limits import check_whole_text, guarded
 from multitag.exceptions import DataFormatError
 
 _MAGIC = {b"\x1f\x8b": "gz", b"BZh": "bz2", b"\xfd7zXZ\x00": "xz"}
@@ -32,16 +37,16 @@ def compression_of(path: Path) -> str | None:
     return None
 
 
-def open_binary(path: Path) -> BinaryIO:
-    """Open `path` for reading bytes, decompressing gzip, bzip2 or xz on the fly."""
+def open_binary(path: Path, *, whole: bool = False) -> BinaryIO:
+    """Open `path` for reading bytes, decompressing gzip, bzip2 or xz on the fly behind the
+    decompression guard (`whole`: the text will be held in memory; see `read_bytes`)."""
     kind = compression_of(path)
-    if kind == "gz":
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    if kind == "bz2":
-        return bz2.open(path, "rb")  # type: ignore[return-value]
-    if kind == "xz":
-        return lzma.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb")
+    if kind is None:
+        if whole:
+            check_whole_text(Path(path).stat().st_size, path)
+        return open(path, "rb")
+    opener = {"gz": gzip.open, "bz2": bz2.open, "xz": lzma.open}[kind]
+    return guarded(opener(path, "rb"), path, whole=whole)
 
 
 @contextmanager
@@ -56,8 +61,9 @@ def decompression_errors(path: Path) -> Iterator[None]:
 
 
 def read_bytes(path: Path) -> bytes:
-    """The whole (decompressed) content of `path`; a corrupt archive is a DataFormatError."""
-    with decompression_errors(path), open_binary(path) as handle:
+    """The whole (decompressed) content of `path`; a corrupt archive, or more text than the
+    memory budget allows to read whole, is a DataFormatError."""
+    with decompression_errors(path), open_binary(path, whole=True) as handle:
         return handle.read()
 
 

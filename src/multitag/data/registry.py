@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from multitag.data.dataset import Dataset
+from multitag.data.limits import reading_errors
 from multitag.data.reading import decompression_errors, format_extension, open_binary
 from multitag.exceptions import ConfigError, DataFormatError
 
@@ -192,12 +193,16 @@ def make_options(options: ReaderOptions | None = None, **kwargs: Any) -> ReaderO
 
 
 def load(path: str | Path, options: ReaderOptions | None = None, **kwargs: Any) -> Dataset:
-    """Read any supported file into a `Dataset` (format detected unless `format=` is given)."""
+    """Read any supported file into a `Dataset` (format detected unless `format=` is given).
+
+    Every reader keeps the resource limits of `multitag.data.limits`; running out of memory,
+    recursion or integer range anyway is a one-line `DataFormatError` naming the file."""
     opts = make_options(options, **kwargs)
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(2, "No such file or directory", str(path))
     if path.is_dir():
         raise DataFormatError("is a directory; expected a data file", path=path)
-    name = opts.format or detect_format(path)
-    return _FORMATS[name].load_reader()(path, opts)
+    with reading_errors(path):
+        name = opts.format or detect_format(path)
+        return _FORMATS[name].load_reader()(path, opts)

@@ -23,6 +23,7 @@ saying what was used instead when it came from a default.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -241,3 +242,33 @@ def _show(value: Any) -> str:
 
 __all__ = ["DEFAULTS", "DataShape", "Resolved", "data_shape", "describe", "resolve",
            "shaped_defaults"]
+
+
+# float32 weights, their gradients and Adam's two moments
+TRAINING_BYTES_PER_WEIGHT = 16
+
+
+def network_bytes(options: TrainOptions, shape: DataShape) -> int:
+    """Memory the network(s) of resolved `options` take while training on data of `shape`."""
+    widths = [shape.n_features, *options.hidden, shape.n_labels]  # type: ignore[misc]
+    weights = sum((a + 1) * b for a, b in itertools.pairwise(widths))
+    members = options.ensemble if isinstance(options.ensemble, int) else 1
+    return TRAINING_BYTES_PER_WEIGHT * weights * max(members, 1)
+
+
+def check_network_fits(options: TrainOptions, shape: DataShape) -> None:
+    """Refuse, before torch allocates, networks larger than the memory budget (one line, not
+    an allocation error deep in torch)."""
+    from multitag.data.limits import memory_budget, size_text
+
+    if options.model in LINEAR_MODELS:
+        return
+    needed, budget = network_bytes(options, shape), memory_budget()
+    if needed > budget:
+        hidden = ",".join(str(w) for w in options.hidden) or "none"  # type: ignore[union-attr]
+        raise ConfigError(
+            f"the network ({shape.n_features:,} inputs, --hidden {hidden}, "
+            f"{shape.n_labels:,} labels, {options.ensemble} network(s)) needs "
+            f"{size_text(needed)} to train, over the memory budget of {size_text(budget)} "
+            "(MULTITAG_MEMORY_LIMIT); use narrower --hidden, fewer --ensemble networks, or "
+            "fewer features (--drop-columns)")

@@ -25,7 +25,15 @@ from multitag.data.chunks import ChunkedFile
 from multitag.data.dataset import Dataset
 from multitag.decision.selection import RuleChoice
 from multitag.options import AUTO, LINEAR_MODELS, TrainOptions
-from multitag.pipeline.defaults import DISTRIBUTED, MEMORY, STREAM, check_mode, describe, resolve
+from multitag.pipeline.defaults import (
+    DISTRIBUTED,
+    MEMORY,
+    STREAM,
+    check_mode,
+    check_network_fits,
+    describe,
+    resolve,
+)
 from multitag.pipeline.inputs import Prepared, prepare_memory
 from multitag.pipeline.members import Networks, NetworkSpec, fit_in_memory
 from multitag.pipeline.selection import Candidate, choose, decide, linear_candidate
@@ -80,6 +88,7 @@ def train(data: Dataset | ChunkedFile, options: TrainOptions, *, distributed: bo
     started = time.perf_counter()
     prepared = _prepare(data, options, mode, callbacks)
     resolved = resolve(options, prepared.shape, mode)
+    check_network_fits(resolved.options, prepared.shape)
     options = resolved.options.with_label_names(prepared.label_names)
     notices.add(*prepared.notices)  # once the options hold for this data, before training
     if resolved.chosen:

@@ -74,6 +74,7 @@ class _Settings:
 
 def _run(path: Any, options: TrainOptions, settings: _Settings, ctx: Any,
          callbacks: Sequence[Any], notify: Callable[[str], None] | None) -> TrainRun:
+    from multitag.exceptions import errors_in
     from multitag.pipeline.evaluate import evaluate_model, held_out_estimate
     from multitag.pipeline.fit import train
 
@@ -88,8 +89,9 @@ def _run(path: Any, options: TrainOptions, settings: _Settings, ctx: Any,
 
         if test_data is not None:
             dd.check_same_data(ctx, test_data, "test data")
-    outcome = train(data, options, distributed=ctx is not None, callbacks=callbacks,
-                    notify=notify)
+    with errors_in(path):  # checks of the prepared data name the training file
+        outcome = train(data, options, distributed=ctx is not None, callbacks=callbacks,
+                        notify=notify)
     run = TrainRun(outcome, is_main=ctx is None or ctx.is_main,
                    world_size=1 if ctx is None else ctx.world_size, notices=notices)
     if test_data is None:

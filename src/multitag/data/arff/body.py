@@ -47,16 +47,20 @@ def no_rows_error(path: Path) -> DataFormatError:
 
 def parse_body(
     lines: list[str], header: Header, path: Path, text_attribute: int | None = None,
-    line_offset: int = 0,
+    line_numbers: np.ndarray | None = None,
 ) -> RawBody:
     """Parse the rows after `@data`; keep the raw values of `text_attribute` as texts.
 
-    `line_offset`: file lines before `lines[0]` (when `lines` is a chunk of a larger file)."""
+    `line_numbers`: the file line of each of `lines` (a chunk of a larger file), else
+    `lines` are the file's from line 1."""
     numbers = [i for i in range(header.data_start, len(lines)) if _is_row(lines[i])]
     if not numbers:
         raise no_rows_error(path)
     rows = [lines[i] for i in numbers]
-    row_lines = np.asarray(numbers, dtype=np.int64) + 1 + line_offset
+    if line_numbers is None:
+        row_lines = np.asarray(numbers, dtype=np.int64) + 1
+    else:
+        row_lines = np.asarray(line_numbers, dtype=np.int64)[numbers]
     if text_attribute is None:
         fast = _parse_fast(rows, header.attributes, row_lines, path)
         if fast is not None:
@@ -153,7 +157,7 @@ def _whole_numbers(tokens: list[str]) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
     if lengths.max() > 15:
-        return np.array(tokens, dtype=np.int64)
+        raise ValueError("an index of more than 15 digits")  # the row-by-row path names it
     digits = np.frombuffer("".join(tokens).encode("ascii"), dtype=np.uint8) - ord("0")
     ends = np.cumsum(lengths)
     power = np.repeat(ends, lengths) - np.arange(ends[-1]) - 1
@@ -296,13 +300,7 @@ def _row_pairs(text: str, n_attr: int) -> tuple[list[tuple[int, str]], bool]:
         tail = text[end:].strip()
         if not tail.startswith("}") or tail[1:].strip()[:1] not in ("", "%"):
             raise ValueError("sparse row must end with '}'")
-        pairs = [(int(t.split("\t", 1)[0]), t.split("\t", 1)[1]) for t in tokens]
-        for j, _ in pairs:
-            if j >= n_attr:
-                raise ValueError(
-                    f"index {j} out of range; expected 0 to {n_attr - 1} "
-                    f"(the file declares {n_attr} attributes)"
-                )
+        pairs = [(_index(t.split("\t", 1)[0], n_attr), t.split("\t", 1)[1]) for t in tokens]
         return pairs, True
     tokens, _ = scan_values(text)
     if len(tokens) != n_attr:
@@ -310,6 +308,16 @@ def _row_pairs(text: str, n_attr: int) -> tuple[list[tuple[int, str]], bool]:
             f"row has {len(tokens)} values; expected {n_attr} (one per @attribute)"
         )
     return list(enumerate(tokens)), False
+
+
+def _index(digits: str, n_attr: int) -> int:
+    """A sparse row's attribute index (digits), below `n_attr`; long ones are not converted."""
+    j = int(digits) if len(digits) <= 18 else None
+    if j is None or j >= n_attr:
+        shown = digits if len(digits) <= 24 else f"{digits[:20]}... ({len(digits):,} digits)"
+        raise ValueError(f"index {shown} out of range; expected 0 to {n_attr - 1} "
+                         f"(the file declares {n_attr} attributes)")
+    return j
 
 
 def _convert(token: str, attr: Attribute, lookup: dict[str, int], line: int, path: Path) -> float:

@@ -19,11 +19,14 @@ from multitag.data.arff.header import parse_header
 from multitag.data.arff.reader import ColumnChoice, dataset_from_body
 from multitag.data.chunking import ChunkOwner, Piece, TextChunk, TextSource
 from multitag.data.dataset import Dataset
+from multitag.data.limits import lines_of
 from multitag.data.reading import check_text_start, open_binary
 from multitag.exceptions import DataFormatError
 
 
 class ArffSource(TextSource):
+    comment = b"%"  # a line starting with it
+
     def __init__(self, owner: ChunkOwner, with_labels: bool,
                  feature_names: Sequence[str] | None = None) -> None:
         super().__init__(owner)
@@ -43,7 +46,7 @@ class ArffSource(TextSource):
         lines: list[str] = []
         offset = 0
         with open_binary(self.path) as handle:
-            for raw in handle:
+            for raw in lines_of(handle, self.path):
                 offset += len(raw)
                 lines.append(_decode(raw, len(lines) == 0)[0])
                 if lines[-1].strip().lower().startswith("@data"):
@@ -72,11 +75,11 @@ class ArffSource(TextSource):
         return self.columns.plan(counts)
 
     def _body(self, chunk: TextChunk) -> tuple:
-        decoded = [_decode(raw, False) for raw in chunk.lines]
+        decoded = [_decode(raw, False) for raw in chunk.rows()]
         lines = [text for text, _ in decoded]
         body = parse_body(lines, self.header, self.path, self.text_idx,
-                          line_offset=chunk.first_line - 1)
-        bad = [chunk.first_line + i for i, (_, ok) in enumerate(decoded) if not ok]
+                          line_numbers=chunk.row_lines())
+        bad = [n for n, (_, ok) in zip(chunk.numbers, decoded, strict=True) if not ok]
         return body, bad
 
     def parse(self, chunk: TextChunk, piece: Piece) -> Dataset:

@@ -70,9 +70,15 @@ class NominalCounts:
             return
         wanted = list(self.counts)
         block = values[:, wanted]
-        block = block.toarray() if sp.issparse(block) else block
+        if not sp.issparse(block):
+            for k, j in enumerate(wanted):
+                self.counts[j] += distinct_counts(block[:, k], len(self.counts[j]))
+            return
+        block = block.tocsc()  # column by column: never rows x attributes dense
         for k, j in enumerate(wanted):
-            self.counts[j] += distinct_counts(block[:, k], len(self.counts[j]))
+            stored = block.data[block.indptr[k]:block.indptr[k + 1]]
+            self.counts[j] += distinct_counts(stored, len(self.counts[j]))
+            self.counts[j][0] += values.shape[0] - len(stored)  # absent: value index 0
 
 
 def identifier_candidates(attributes: list[Attribute], features: list[int]) -> list[int]:
@@ -149,6 +155,40 @@ def encode_features(
         identifiers=len(plan.identifiers), unusable=len(unusable),
         user_dropped=len(plan.dropped))
     return _stack(blocks, body), names, encoding, unusable
+
+
+def encoded_size(body: RawBody, attributes: list[Attribute], plan: ArffPlan) -> tuple[int, str]:
+    """(bytes, what) of the feature matrix `encode_features` would build, found before it is
+    built: dense rows x columns float64, or sparse values (a one-hot row of a missing value
+    holds a NaN in each of its columns). `what` names the widest one-hot attribute."""
+    n = body.values.shape[0]
+    width, widest = 0, (0, -1)
+    nnz = int(body.values.indptr[-1]) if body.sparse else 0  # the direct columns at most
+    for j in plan.feature_attributes(len(attributes)):
+        attr = attributes[j]
+        if j in plan.dropped or j in plan.identifiers or attr.kind in ("string", "date"):
+            continue
+        k = 1 if attr.kind == "numeric" or len(attr.values) <= 2 else len(attr.values)
+        width += k
+        if k > 1 and k > widest[0]:
+            widest = (k, j)
+        if body.sparse and k > 1:
+            nnz += n + _missing(body.values, j) * (k - 1)
+    if body.sparse:
+        nnz = min(nnz, n * width)
+        nbytes, kind = nnz * 12 + (n + 1) * 8, "sparse"
+    else:
+        nbytes, kind = n * width * 8, "dense float64"
+    what = f"the {kind} feature matrix of {n:,} rows and {width:,} columns"
+    if widest[1] >= 0:
+        what += (f" (one-hot attribute {attributes[widest[1]].name!r} has {widest[0]:,} "
+                 "values; --drop-columns leaves it out)")
+    return nbytes, what
+
+
+def _missing(values: sp.csr_matrix, j: int) -> int:
+    column = values[:, [j]]
+    return int(np.isnan(column.data).sum())
 
 
 def _nominal_block(

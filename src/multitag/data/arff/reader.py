@@ -23,6 +23,7 @@ from multitag.data.arff.encode import (
     ArffPlan,
     NominalCounts,
     encode_features,
+    encoded_size,
     feature_attributes,
     find_identifiers,
     identifier_candidates,
@@ -40,6 +41,7 @@ from multitag.data.arff.labels import (
 from multitag.data.arff.targets import is_multi_valued, label_columns, labels_of
 from multitag.data.dataset import Dataset
 from multitag.data.encoding import check_drop_columns, target_values_from_names
+from multitag.data.limits import check_fits
 from multitag.data.reading import base_name, read_text
 from multitag.data.registry import ReaderOptions
 from multitag.exceptions import DataFormatError
@@ -135,6 +137,7 @@ def dataset_from_body(
         Y = labels_of(body, attributes, plan.labels, path)
     else:
         Y = np.zeros((body.values.shape[0], 0), dtype=np.uint8)
+    check_fits(*encoded_size(body, attributes, plan), path)
     X, names, encoding, unusable = encode_features(body, attributes, plan)
     if first:
         notices = plan.notices + notices

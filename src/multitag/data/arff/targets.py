@@ -19,6 +19,7 @@ import scipy.sparse as sp
 from multitag.data.arff.body import RawBody
 from multitag.data.arff.header import Attribute
 from multitag.data.encoding import binary_column, target_values, target_values_from_names
+from multitag.data.limits import check_fits, dense_bytes
 from multitag.data.reading import label_matrix
 from multitag.exceptions import DataFormatError
 
@@ -85,6 +86,8 @@ def label_columns(
                 kept, notice = target_values(attr.name, attr.values, counts.get(j), all_values)
                 notices.append(notice)
             k = len(attr.values)
+            check_fits(dense_bytes(len(kept), k), f"the {len(kept):,} labels of attribute "
+                       f"{attr.name!r} ({k:,} values)", path, attr.line)
             columns += [LabelColumn(j, f"{attr.name}={attr.values[v]}",
                                     (np.arange(k) == v).astype(float)) for v in kept]
         else:
@@ -98,9 +101,14 @@ def label_columns(
 def labels_of(body: RawBody, attributes: list[Attribute], columns: list[LabelColumn],
               path: Path) -> np.ndarray | sp.csr_matrix:
     """The 0/1 label matrix; a value that is not 0 or 1 (or `?`) is an error naming its line."""
-    raw = body.values[:, [c.attribute for c in columns]]
     maps = [c.mapping for c in columns]
-    if any(m is not None and not np.array_equal(m, [0.0, 1.0]) for m in maps):
+    remap = any(m is not None and not np.array_equal(m, [0.0, 1.0]) for m in maps)
+    n = body.values.shape[0]
+    if remap or not body.sparse:
+        check_fits(dense_bytes(n, len(columns)),
+                   f"the label matrix of {n:,} rows and {len(columns):,} labels", path)
+    raw = body.values[:, [c.attribute for c in columns]]
+    if remap:
         raw = raw.toarray() if sp.issparse(raw) else raw.copy()
         for j, mapping in enumerate(maps):
             if mapping is not None:

@@ -18,7 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from multitag.data.chunking import line_blocks
+from multitag.data.limits import check_fits, csr_bytes
 from multitag.data.reading import open_binary
+from multitag.exceptions import DataFormatError
 
 BLOCK_BYTES = 1024 * 1024
 ALLOWED = np.zeros(256, dtype=bool)
@@ -44,22 +47,14 @@ class NotPlain(Exception):
 
 
 def _blocks(path: Path, skip_header: bool, normalise: bool = True) -> Iterator[bytes]:
-    """The file in blocks of whole lines (`normalise`: tabs and CRs turned into spaces)."""
+    """The file in blocks of whole lines (`normalise`: tabs and CRs turned into spaces); a
+    long line is read in linear time, and one longer than the limit is an error."""
     with open_binary(path) as handle:
         if skip_header:
             handle.readline()
-        rest = b""
-        while True:
-            chunk = handle.read(BLOCK_BYTES)
-            if not chunk:
-                break
-            chunk = rest + chunk
-            cut = chunk.rfind(b"\n") + 1
-            rest = chunk[cut:]
-            if cut:
-                yield normalise_block(chunk[:cut]) if normalise else chunk[:cut]
-        if rest:
-            yield normalise_block(rest + b"\n") if normalise else rest + b"\n"
+        for block, _, _ in line_blocks(handle, path, size=BLOCK_BYTES):
+            block = block if block.endswith(b"\n") else block + b"\n"
+            yield normalise_block(block) if normalise else block
 
 
 def normalise_block(block: bytes) -> bytes:
@@ -71,6 +66,8 @@ def parse_plain(path: Path, skip_header: bool) -> BulkRows | None:
     """Parse `path` in bulk, or None if it is not made of plain rows only."""
     try:
         n_rows, n_values, n_labels = _count(path, skip_header)
+        check_fits(csr_bytes(n_rows, n_values) + 8 * (n_labels + n_rows),
+                   f"{n_values:,} feature values and {n_labels:,} label ids", path)
         out = BulkRows(
             data=np.empty(n_values, dtype=np.float32),
             indices=np.empty(n_values, dtype=np.int32),
@@ -79,6 +76,8 @@ def parse_plain(path: Path, skip_header: bool) -> BulkRows | None:
             label_counts=np.zeros(n_rows, dtype=np.int32),
         )
         _fill(path, skip_header, out)
+    except DataFormatError:  # a limit, not a row the general parser may read
+        raise
     except (NotPlain, ValueError):
         return None
     return out

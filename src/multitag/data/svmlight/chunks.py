@@ -22,7 +22,7 @@ import scipy.sparse as sp
 from multitag.data.chunking import ChunkOwner, Piece, TextChunk, TextSource
 from multitag.data.dataset import Dataset
 from multitag.data.encoding import FeatureEncoding
-from multitag.data.reading import base_name, label_matrix
+from multitag.data.reading import base_name, label_matrix, open_binary
 from multitag.data.svmlight.bulk import (
     ALLOWED,
     BulkRows,
@@ -36,6 +36,7 @@ from multitag.data.svmlight.reader import (
     PARSE_ERRORS,
     SpacedCommas,
     check_row_count,
+    check_width,
     header_label_error,
     header_width_error,
     kept_features,
@@ -70,6 +71,8 @@ class SvmLayout:
 
 
 class SvmlightSource(TextSource):
+    comment = b"#"  # to the end of the line
+
     def __init__(self, owner: ChunkOwner, feature_names: Sequence[str] | None,
                  with_labels: bool) -> None:
         super().__init__(owner)
@@ -83,8 +86,8 @@ class SvmlightSource(TextSource):
     def start_of_data(self) -> Piece:
         if self.header is None:
             return Piece(0, 1, 0)
-        with open(self.path, "rb") as handle:
-            first = handle.readline()
+        with open_binary(self.path) as handle:
+            first = handle.readline(4096)  # the header matched in its first 4 KiB
         return Piece(len(first), 2, 0)
 
     def is_row(self, line: bytes) -> bool:
@@ -132,17 +135,23 @@ class SvmlightSource(TextSource):
     def _scan(self) -> SvmLayout:
         """One pass over the file: widest index, first index, the label ids, the rows."""
         low, high, n_rows, ids = None, -1, 0, np.zeros(0, dtype=np.int64)
+        high_line = None
         for _, chunk in self.text_chunks(self.start_of_data(), None):
             raw = parse_rows(chunk.rows(), chunk.row_lines(), self.path)
             n_rows += len(raw.label_counts)
             if len(raw.indices):
                 low = min(int(raw.indices.min()), low if low is not None else MAX_COLUMNS)
-                high = max(high, int(raw.indices.max()))
+                top = int(np.argmax(raw.indices))
+                if int(raw.indices[top]) > high:
+                    high = int(raw.indices[top])
+                    high_line = int(chunk.row_lines()[_row_of(raw.indptr, top)])
             if self.with_labels:
                 _check_label_values(raw, chunk.row_lines(), self.path)
                 ids = np.union1d(ids, raw.label_ids.astype(np.int64))
         self.n_rows = n_rows
         base = 0 if low is None or low == 0 else 1
+        if high + 1 - base > 0:
+            check_width(high + 1 - base, high, self.path, lambda: high_line)
         return SvmLayout(high + 1 - base, base, ids, len(ids))
 
     def _features(self, raw: BulkRows, lines: np.ndarray) -> sp.csr_matrix:
@@ -225,6 +234,8 @@ def _general(block: bytes, rows: list[bytes], lines: np.ndarray, path: object) -
         try:
             X, labels = load_svmlight_file(source, dtype=np.float32, multilabel=True,
                                            zero_based=True, n_features=None)
+        except DataFormatError:
+            raise
         except PARSE_ERRORS:
             continue
         if X.shape[0] != len(rows):

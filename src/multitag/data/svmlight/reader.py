@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -21,7 +21,14 @@ import scipy.sparse as sp
 
 from multitag.data.dataset import Dataset
 from multitag.data.encoding import FeatureEncoding, check_drop_columns
-from multitag.data.reading import base_name, decompression_errors, label_matrix, open_binary
+from multitag.data.limits import check_fits, names_bytes, over_allowance, text_room
+from multitag.data.reading import (
+    base_name,
+    compression_of,
+    decompression_errors,
+    label_matrix,
+    open_binary,
+)
 from multitag.data.registry import ReaderOptions
 from multitag.data.svmlight.bulk import BulkRows, parse_plain
 from multitag.exceptions import DataFormatError
@@ -54,7 +61,8 @@ class SpacedCommas:
 
 
 def read_header(path: Path) -> tuple[int, int, int] | None:
-    """(n_samples, n_features, n_labels) from an Extreme Classification Repository header."""
+    """(n_samples, n_features, n_labels) from an Extreme Classification Repository header,
+    checked against the file: its rows must fit the file's bytes, its columns the memory."""
     with open_binary(path) as handle:
         first = handle.readline(4096)
     match = _HEADER.fullmatch(first)
@@ -66,7 +74,23 @@ def read_header(path: Path) -> tuple[int, int, int] | None:
             f"header numbers {numbers} are too large; expected at most {MAX_COLUMNS:,} each",
             path=path, line=1,
         )
+    check_declared(numbers, path)  # type: ignore[arg-type]
     return numbers  # type: ignore[return-value]
+
+
+def check_declared(numbers: tuple[int, int, int], path: Path) -> None:
+    """A header's counts against the file: every row takes at least 2 bytes (compressed: of
+    the text it may decompress to), the feature and label names must fit the memory."""
+    n_rows, n_features, n_labels = numbers
+    room = text_room(path, compression_of(path) is not None)
+    if room is not None and 2 * n_rows > room:
+        raise DataFormatError(
+            f"the header says {n_rows:,} rows, more than a file of {room:,} bytes can hold "
+            "(a row takes at least 2 bytes); expected the number of data rows", path=path,
+            line=1)
+    check_fits(names_bytes(n_features + n_labels),
+               f"the header's {n_features:,} features and {n_labels:,} labels (their names)",
+               path, line=1)
 
 
 def read_svmlight(path: Path, options: ReaderOptions | None = None) -> Dataset:
@@ -153,6 +177,8 @@ def _load_sklearn(path: Path, skip_header: bool) -> BulkRows:
                 X, labels = load_svmlight_file(
                     source, dtype=np.float32, multilabel=True, zero_based=True
                 )
+            except DataFormatError:  # a limit of the decompression guard
+                raise
             except PARSE_ERRORS as err:
                 first_error = first_error or err
                 continue
@@ -205,6 +231,10 @@ def _feature_matrix(
         )
     base = 0 if used_zero or nnz == 0 else 1
     n_cols = width - base
+    if header is None and n_cols > 0:
+        check_width(n_cols, width - 1, path, lambda: _line_of_row(
+            path, int(np.searchsorted(raw.indptr, int(np.argmax(raw.indices)), side="right")
+                      - 1), False))
     if header is not None:
         n_cols = header[1]
         base = 0 if width <= n_cols else base
@@ -221,6 +251,16 @@ def _feature_matrix(
     X = sp.csr_matrix((raw.data, indices, indptr), shape=(len(indptr) - 1, n_cols), copy=False)
     X.sort_indices()
     return X, base
+
+
+def check_width(n_cols: int, index: int, path: Path, line_of: Callable[[], int | None]) -> None:
+    """The feature columns the largest index implies must fit (their names; X stays sparse):
+    else an error on the line of that index (`line_of()`)."""
+    problem = over_allowance(
+        names_bytes(n_cols), f"feature index {index:,} implies {n_cols:,} feature columns, "
+        "whose names", path)
+    if problem is not None:
+        raise DataFormatError(problem, path=path, line=line_of())
 
 
 def _label_matrix(

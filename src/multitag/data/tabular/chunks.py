@@ -11,7 +11,6 @@ JSON lines are parsed line by line; Parquet is read in batches of each row group
 from __future__ import annotations
 
 import io
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import replace
@@ -21,6 +20,7 @@ import numpy as np
 
 from multitag.data.chunking import ChunkOwner, Piece, Source, TextChunk, TextSource
 from multitag.data.dataset import Dataset
+from multitag.data.limits import read_line
 from multitag.data.reading import check_text_start, open_binary
 from multitag.data.tabular.delimited import (
     check_ragged,
@@ -28,10 +28,14 @@ from multitag.data.tabular.delimited import (
     ragged,
     read_csv_frame,
 )
+from multitag.data.tabular.jsonl import KeyTally, json_record
 from multitag.data.tabular.reader import (
+    check_header_width,
     check_jsonl_records,
+    check_parquet_size,
     jsonl_defaults,
     no_rows_error,
+    parquet_file,
     require_tabular,
 )
 from multitag.data.tabular.schema import Schema, TabularChunks
@@ -55,7 +59,8 @@ class DelimitedSource(TabularSource):
         self.sep = sep
         self.convert = TabularChunks(owner, with_labels)
         with open_binary(self.path) as handle:
-            self.header = handle.readline()
+            self.header = read_line(handle, self.path, 1)
+        check_header_width(self.header, sep, self.path)
         if not self.header.strip():
             raise DataFormatError("the file is empty; expected a header row of column names",
                                   path=self.path, line=1)
@@ -134,20 +139,17 @@ class JsonlSource(TabularSource):
         check_text_start(self.path)
         self.convert = TabularChunks(owner, with_labels)
         self.lists_only = owner.options.tags_column is None
+        self.keys = KeyTally(self.path)
 
     def records(self, chunk: TextChunk) -> list[dict[str, Any]]:
+        """The chunk's objects (the limits of `json_record`); the table they make, over every
+        key seen in the file so far, must fit."""
         records = []
         for number, line in zip(chunk.row_lines(), chunk.rows(), strict=True):
-            try:
-                record = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError) as err:
-                raise DataFormatError(f"not valid JSON ({getattr(err, 'msg', err)}); expected "
-                                      "one object a line", path=self.path,
-                                      line=int(number)) from err
-            if not isinstance(record, dict):
-                raise DataFormatError(f"expected a JSON object; got {type(record).__name__}",
-                                      path=self.path, line=int(number))
+            record = json_record(line, self.path, int(number))
+            self.keys.add(record, int(number))
             records.append(record)
+        self.keys.check_table(len(records))
         return records
 
     def frame(self, chunk: TextChunk) -> Any:
@@ -186,17 +188,11 @@ class ParquetSource(Source):
     """Parquet: batches of `chunk_rows` rows within each row group (pyarrow)."""
 
     def __init__(self, owner: ChunkOwner, with_labels: bool) -> None:
-        import pyarrow.parquet as pq
-
         self.path = owner.path
         self.chunk_rows = owner.chunk_rows
         self.convert = TabularChunks(owner, with_labels)
-        try:
-            self.file = pq.ParquetFile(self.path)
-        except (OSError, ValueError) as err:
-            if isinstance(err, FileNotFoundError | PermissionError):
-                raise
-            raise DataFormatError(f"not a valid Parquet file: {err}", path=self.path) from err
+        self.file = parquet_file(self.path)
+        check_parquet_size(self.file, self.chunk_rows, self.path)
         self.n_rows = self.file.metadata.num_rows
 
     def frames(self, start: Piece | None, limit: int | None) -> Iterator[tuple[Piece, Any]]:

@@ -21,10 +21,11 @@ import numpy as np
 
 from multitag.data.dataset import Dataset
 from multitag.data.encoding import TextColumn, text_column
+from multitag.data.limits import check_fits, names_bytes, read_line, size_text, table_bytes
 from multitag.data.reading import (
     base_name,
-    compression_of,
     decompression_errors,
+    label_matrix,
     open_binary,
     read_text,
 )
@@ -36,10 +37,8 @@ from multitag.data.tabular.delimited import (
     ragged,
     read_csv_frame,
 )
+from multitag.data.tabular.jsonl import KeyTally, json_record
 from multitag.exceptions import DataFormatError, require_extra
-
-_PANDAS_COMPRESSION = {"gz": "gzip", "bz2": "bz2", "xz": "xz"}
-
 
 # What each format needs of the `tabular` extra (checked before any reading).
 NEEDS = {"csv": ("reading CSV files", ("pandas",)), "tsv": ("reading TSV files", ("pandas",)),
@@ -67,9 +66,12 @@ def _read_delimited(path: Path, options: ReaderOptions, sep: str) -> Dataset:
     import pandas as pd
 
     try:
-        with decompression_errors(path):
-            frame = read_csv_frame(
-                path, sep, compression=_PANDAS_COMPRESSION.get(compression_of(path)))
+        with decompression_errors(path), open_binary(path, whole=True) as handle:
+            check_header_width(read_line(handle, path, 1), sep, path)
+            handle.seek(0)
+            frame = read_csv_frame(handle, sep)  # decompressed behind the guard
+    except DataFormatError:
+        raise
     except pd.errors.EmptyDataError as err:
         raise DataFormatError("the file is empty; expected a header row of column names",
                               path=path, line=1) from err
@@ -81,17 +83,54 @@ def _read_delimited(path: Path, options: ReaderOptions, sep: str) -> Dataset:
     return frame_to_dataset(frame, path, options, first_row_line=2)
 
 
+def check_header_width(header: bytes, sep: str, path: Path) -> None:
+    """The columns a header line names (each a pandas column) must fit before reading."""
+    columns = header.count(sep.encode()) + 1
+    check_fits(table_bytes(0, columns), f"a table of {columns:,} columns (the header line)",
+               path, line=1)
+
+
 def read_parquet(path: Path, options: ReaderOptions | None = None) -> Dataset:
     require_tabular("parquet")
     import pandas as pd
 
     try:
+        check_parquet_size(parquet_file(path), None, path)
         frame = pd.read_parquet(path)
+    except DataFormatError:
+        raise
     except (OSError, ValueError) as err:
         if isinstance(err, FileNotFoundError | PermissionError):
             raise
         raise DataFormatError(f"not a valid Parquet file: {err}", path=path) from err
     return frame_to_dataset(frame, path, options or ReaderOptions(), first_row_line=None)
+
+
+def parquet_file(path: Path) -> Any:
+    """The `pyarrow.parquet.ParquetFile` of `path` (its footer read, no data)."""
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path)
+    except (OSError, ValueError) as err:
+        if isinstance(err, FileNotFoundError | PermissionError):
+            raise
+        raise DataFormatError(f"not a valid Parquet file: {err}", path=path) from err
+
+
+def check_parquet_size(file: Any, batch_rows: int | None, path: Path) -> None:
+    """From the footer, before reading: the rows (all, or a batch of `batch_rows`) times the
+    columns, 8 bytes a cell as pandas holds them, and the data's uncompressed size (all of it,
+    or its largest row group) must fit."""
+    meta = file.metadata
+    groups = [meta.row_group(i) for i in range(meta.num_row_groups)]
+    sizes = [max(int(g.total_byte_size), 0) for g in groups] or [0]
+    rows = meta.num_rows if batch_rows is None else min(batch_rows, meta.num_rows)
+    data = sum(sizes) if batch_rows is None else max(sizes)
+    what = "the table" if batch_rows is None else "a chunk"
+    check_fits(max(table_bytes(rows, meta.num_columns), data),
+               f"{what} of {rows:,} rows and {meta.num_columns:,} columns (from the file's "
+               f"metadata: {meta.num_rows:,} rows, {size_text(sum(sizes))} uncompressed)", path)
 
 
 def read_jsonl(path: Path, options: ReaderOptions | None = None) -> Dataset:
@@ -101,20 +140,15 @@ def read_jsonl(path: Path, options: ReaderOptions | None = None) -> Dataset:
 
     options = options or ReaderOptions()
     text, notices = read_text(path)
-    records, lines = [], []
+    records, lines, keys = [], [], KeyTally(path)
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataFormatError(f"not valid JSON ({err.msg}); expected one object a line",
-                                  path=path, line=number) from err
-        if not isinstance(record, dict):
-            raise DataFormatError(f"expected a JSON object; got {type(record).__name__}",
-                                  path=path, line=number)
+        record = json_record(line, path, number)
+        keys.add(record, number)
         records.append(record)
         lines.append(number)
+    keys.check_table(len(records))
     frame = pd.DataFrame.from_records(records)
     defaults = jsonl_defaults(frame, options)
     check_jsonl_records(records, lines, defaults, options.tags_column is None, path)
@@ -265,11 +299,22 @@ def _tags(
                                   path=path, line=int(lines[i]) or None)
         rows.append([t for t in tags if t])
     names = sorted({t for tags in rows for t in tags})
+    return tag_matrix(rows, names, path), names
+
+
+def tag_matrix(rows: list[list[str]], names: list[str], path: Path) -> Any:
+    """The 0/1 matrix of each row's tags over `names`: built sparse, dense only when small
+    (`label_matrix`); the names must fit the memory."""
+    import scipy.sparse as sp
+
+    check_fits(names_bytes(len(names)), f"{len(names):,} distinct tags (their names)", path)
     column = {n: j for j, n in enumerate(names)}
-    Y = np.zeros((len(rows), len(names)), dtype=np.uint8)
-    for i, tags in enumerate(rows):
-        Y[i, [column[t] for t in tags]] = 1
-    return Y, names
+    ids = [sorted({column[t] for t in tags}) for tags in rows]
+    indptr = np.concatenate([[0], np.cumsum([len(r) for r in ids])]).astype(np.int64)
+    flat = np.fromiter((j for r in ids for j in r), dtype=np.int64, count=int(indptr[-1]))
+    Y = sp.csr_matrix((np.ones(len(flat), dtype=np.uint8), flat, indptr),
+                      shape=(len(rows), len(names)))
+    return label_matrix(Y)
 
 
 def _features(
@@ -284,6 +329,7 @@ def _features(
             _check_not_mostly_numeric(series, str(col), path, lines)
             distinct = {str(v) for v in series.dropna().astype(object).tolist()}
             plans[col] = text_column(str(col), distinct, len(frame))
+    check_encoded_size(frame, plans, path)
     X, names, encoding, notices = encode_frame(
         frame, plans, attributes=frame.shape[1] + user_dropped, user_dropped=user_dropped)
     has_missing = check_values(X, names, path, lines)
@@ -291,6 +337,14 @@ def _features(
         notices.append(f"{int(np.isnan(X).sum())} missing feature values; the preprocessor "
                        "imputes them")
     return X, names, tuple(notices), has_missing, encoding
+
+
+def check_encoded_size(frame: Any, plans: dict[Any, TextColumn], path: Path) -> None:
+    """The float64 feature matrix (a column per numeric column, per one-hot value) must fit
+    before it is built."""
+    width = sum(len(plans[c].names) if c in plans else 1 for c in frame.columns)
+    check_fits(table_bytes(len(frame), width),
+               f"the feature matrix of {len(frame):,} rows and {width:,} columns", path)
 
 
 def _check_not_mostly_numeric(series: Any, name: str, path: Path, lines: np.ndarray) -> None:

@@ -17,9 +17,11 @@ import numpy as np
 from multitag.data.chunking import ChunkOwner
 from multitag.data.dataset import Dataset
 from multitag.data.encoding import MAX_ONE_HOT_VALUES, TextColumn, text_column
+from multitag.data.limits import check_fits, table_bytes
 from multitag.data.reading import base_name
 from multitag.data.tabular.columns import drop_columns, encode_frame
 from multitag.data.tabular.reader import (
+    check_encoded_size,
     check_values,
     is_mostly_numeric,
     label_column_names,
@@ -27,6 +29,7 @@ from multitag.data.tabular.reader import (
     no_rows_error,
     stray_word_error,
     stray_words,
+    tag_matrix,
 )
 from multitag.exceptions import DataFormatError
 
@@ -141,6 +144,8 @@ class TabularChunks:
 
     def dataset(self, frame: Any, lines: np.ndarray | None, first: bool) -> Dataset:
         schema = self.schema
+        check_fits(table_bytes(len(frame), len(schema.columns)), f"a chunk of {len(frame):,} "
+                   f"rows and the file's {len(schema.columns):,} columns", self.path)
         frame = frame.reindex(columns=schema.columns)
         if len(frame) == 0:
             raise no_rows_error(self.path)
@@ -156,6 +161,7 @@ class TabularChunks:
             self.plans = self.schema.text_columns()
         dropped = self.dropped if self.dropped is not None else set()
         features = frame.drop(columns=list(used | dropped))
+        check_encoded_size(features, self.plans, self.path)
         X, names, encoding, notices = encode_frame(
             features, self.plans, attributes=features.shape[1] + len(dropped),
             user_dropped=len(dropped))
@@ -178,15 +184,14 @@ class TabularChunks:
             Y, names = labels(frame, cols, options, self.path, lines)
             return Y, names, set(cols)
         names = sorted(self.schema.tags)
-        column = {n: j for j, n in enumerate(names)}
-        Y = np.zeros((len(frame), len(names)), dtype=np.uint8)
+        rows = []
         for i, cell in enumerate(frame[options.tags_column].tolist()):
             try:
-                Y[i, [column[t] for t in _cell_tags(cell, options)]] = 1
+                rows.append(_cell_tags(cell, options))
             except TypeError as err:
                 raise DataFormatError(str(err), path=self.path,
                                       line=int(lines[i]) or None) from err
-        return Y, names, set(cols)
+        return tag_matrix(rows, names, self.path), names, set(cols)
 
 
 def _cell_tags(cell: Any, options: Any) -> list[str]:
