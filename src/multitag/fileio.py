@@ -1,29 +1,95 @@
-"""Writing files and directories so that nothing is ever half-written.
+"""Writing files and directories so that nothing is ever half-written, nor written over an input.
 
 Files go to a temporary file beside the target and are renamed into place; directories are
 built in a temporary directory beside the target and swapped in, and an existing directory is
 replaced only when it holds nothing but files of the kind being written.
+
+Temporaries are named `.<target>.mt-<host>-<pid>-<random>.tmp` (`.old` for the previous
+directory kept during a swap). A process killed with SIGKILL cannot remove its own; the next
+write into the same directory removes those whose process is gone (`remove_stale_temporaries`),
+and only those: another name, another machine or a live process is never touched.
+`check_output` refuses an output path that is an input of the same command or lies inside a
+model directory in use, before anything is read or written.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from multitag.exceptions import ConfigError
 
+# --------------------------------------------------------------------------- temporaries
+_HOST = hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
+_TEMPORARY = re.compile(r"^\.(?P<target>.+)\.mt-(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]{1,10})-"
+                        r"[A-Za-z0-9_]+\.(?P<kind>tmp|old)$", re.DOTALL)
+
+
+def temporary_prefix(target: Path) -> str:
+    """The start of a temporary's name for `target` (this machine, this process)."""
+    return f".{target.name}.mt-{_HOST}-{os.getpid()}-"
+
+
+def _process_gone(pid: int) -> bool:
+    """Whether no process `pid` runs here (never guessed on Windows, where os.kill kills)."""
+    if os.name == "nt" or pid == os.getpid() or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # e.g. another user's process: it exists
+        return False
+    return False
+
+
+def remove_stale_temporaries(directory: str | Path) -> list[Path]:
+    """Remove the temporaries of our naming in `directory` left by processes of this machine
+    that are gone (killed mid-write); returns what was removed. A kept previous directory
+    (`.old`) is removed only when its target exists again: otherwise it is the only copy and
+    stays. Errors are ignored: cleaning never stops a write."""
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        found = _TEMPORARY.match(entry.name) if entry.name.startswith(".") else None
+        if found is None or found["host"] != _HOST or not _process_gone(int(found["pid"])):
+            continue
+        path = Path(entry.path)
+        if found["kind"] == "old" and not (path.parent / found["target"]).exists():
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError:
+            continue
+        removed.append(path)
+    return removed
+
+
+def _temporary_file(path: Path) -> tuple[int, str]:
+    remove_stale_temporaries(path.parent)
+    return tempfile.mkstemp(prefix=temporary_prefix(path), suffix=".tmp", dir=path.parent)
+
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write `data` to `path` through a temporary file and a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = _temporary_file(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -41,7 +107,7 @@ def atomic_text_file(path: str | Path) -> Iterator[Any]:
     path = Path(path)
     created = [d for d in (path.parent, *path.parent.parents) if not d.exists()]
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = _temporary_file(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             yield handle
@@ -101,7 +167,9 @@ def staged_directory(target: str | Path, allowed_names: Collection[str],
     target = Path(os.path.abspath(target))
     check_replaceable(target, allowed_names, what, allowed_dirs)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    remove_stale_temporaries(target.parent)
+    staging = Path(tempfile.mkdtemp(prefix=temporary_prefix(target), suffix=".tmp",
+                                    dir=target.parent))
     try:
         yield staging
         _make_readable(staging)
@@ -116,7 +184,8 @@ def _replace_directory(staging: Path, target: Path) -> None:
     if not target.exists():
         os.replace(staging, target)
         return
-    backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+    backup = Path(tempfile.mkdtemp(prefix=temporary_prefix(target), suffix=".old",
+                                   dir=target.parent))
     backup.rmdir()
     os.replace(target, backup)
     try:
@@ -139,6 +208,43 @@ def _umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
     return umask
+
+
+# --------------------------------------------------------------------------- output paths
+def check_output(path: str | Path | None, *, inputs: Iterable[str | Path | None] = (),
+                 protected_dirs: Iterable[str | Path | None] = (), option: str = "output",
+                 replaces_directory: bool = False) -> None:
+    """Refuse (ConfigError: one line, exit 2) an output `path` that is one of `inputs` or lies
+    inside one of `protected_dirs` (model directories the command reads or writes), symlinks
+    and hard links seen through. With `replaces_directory` (an output directory swapped in
+    whole), also one that holds an input or a protected directory. None: nothing to check."""
+    if path is None:
+        return
+    target = Path(os.path.realpath(path))
+    for given in (p for p in inputs if p is not None):
+        source = Path(os.path.realpath(given))
+        if target == source or _same_file(target, source):
+            raise ConfigError(f"{option} {path}: is the input file {given} of this command; "
+                              "writing there would destroy it; choose another path")
+        if replaces_directory and target in source.parents:
+            raise ConfigError(f"{option} {path}: holds the input file {given} of this "
+                              "command, and would be replaced; choose another directory")
+    for given in (d for d in protected_dirs if d is not None):
+        model = Path(os.path.realpath(given))
+        if target == model or model in target.parents:
+            raise ConfigError(f"{option} {path}: lies inside the model directory {given}, "
+                              "which this command uses; write outside it")
+        if replaces_directory and target in model.parents:
+            raise ConfigError(f"{option} {path}: holds the model directory {given}, which "
+                              "this command uses, and would be replaced; choose another "
+                              "directory")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
 
 
 def plain_json(value: Any) -> Any:

@@ -14,6 +14,7 @@ from multitag.cli.common import (
     QUIET_OPTION,
     TEST_OPTION,
     TEST_SIZE_OPTION,
+    check_outputs,
     write_json_atomic,
 )
 from multitag.cli.progress import StepProgress
@@ -61,6 +62,7 @@ def compare_command(
 
     names = parse_models(models)
     shown = table_columns(columns)
+    check_outputs({"--metrics-json": metrics_json}, data=[train, test], reader=reader)
     split = read_pair(train, reader, test=test, test_size=test_size, all_rows=all_rows,
                       seed=seed)
     for text in split.notices:

@@ -13,6 +13,7 @@ from multitag.cli.common import (
     QUIET_OPTION,
     TEST_OPTION,
     TEST_SIZE_OPTION,
+    check_outputs,
     write_json_atomic,
 )
 from multitag.cli.compare import SEED_OPTION
@@ -57,6 +58,8 @@ def curve_command(
         from multitag.exceptions import require_extra
 
         require_extra("plots", "`multitag curve --out`")
+        for name in ("learning_curve.png", "learning_curve.json"):
+            check_outputs({"--out": out / name}, data=[train, test], reader=reader)
     names, metric = parse_models(models), curve_metric(metric)
     shares = _parse_fractions(fractions)
     split = read_pair(train, reader, test=test, test_size=test_size, all_rows=all_rows,

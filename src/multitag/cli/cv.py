@@ -7,7 +7,12 @@ from pathlib import Path
 import typer
 
 from multitag.cli import reader_options as ro
-from multitag.cli.common import METRICS_JSON_OPTION, QUIET_OPTION, write_json_atomic
+from multitag.cli.common import (
+    METRICS_JSON_OPTION,
+    QUIET_OPTION,
+    check_outputs,
+    write_json_atomic,
+)
 from multitag.cli.compare import SEED_OPTION, render_compare, table_columns
 from multitag.cli.progress import StepProgress
 from multitag.cli.rendering import console as make_console
@@ -43,6 +48,7 @@ def cv_command(
     names = parse_models(models)
     shown = table_columns(columns)
     check_folds(folds)
+    check_outputs({"--metrics-json": metrics_json}, data=[path], reader=reader)
     data = load(path, reader)
     check_folds(folds, data.n_samples)
     with StepProgress(quiet, folds * len(names)) as progress:

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from multitag.cli import reader_options as ro
-from multitag.cli.common import METRICS_JSON_OPTION, write_json_atomic
+from multitag.cli.common import METRICS_JSON_OPTION, check_outputs, write_json_atomic
 from multitag.cli.rendering import render_metrics
 from multitag.data.registry import ReaderOptions
 
@@ -31,6 +31,8 @@ def evaluate(
     from multitag.pipeline.evaluate import evaluate_model
     from multitag.pipeline.holdout import read_labelled
 
+    check_outputs({"--metrics-json": metrics_json}, data=[path], reader=reader,
+                  models=[model_dir])
     bundle = ModelBundle.load(model_dir)
     data = read_labelled(path, reader, bundle.label_names)
     with errors_in(path):  # e.g. the data lacks the model's features

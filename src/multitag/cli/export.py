@@ -23,11 +23,14 @@ def register(app: typer.Typer) -> None:
 
 def export(
     model_dir: Path = typer.Argument(..., help="Model directory written by `multitag train`."),
-    onnx: Path = typer.Option(..., "--onnx", help="ONNX file to write (replaced atomically).",
-                              dir_okay=False),
+    onnx: Path = typer.Option(..., "--onnx", help="ONNX file to write (replaced atomically; "
+                              "never inside MODEL_DIR).", dir_okay=False),
 ) -> None:
     from multitag.bundle.directory import ModelBundle
     from multitag.exceptions import require_extra
+    from multitag.fileio import check_output
+
+    check_output(onnx, protected_dirs=[model_dir], option="--onnx")
 
     require_extra("onnx", "`multitag export --onnx`", ("onnx",))
     from multitag.serving.onnx import export_onnx

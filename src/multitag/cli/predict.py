@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from multitag.cli import reader_options as ro
-from multitag.cli.common import QUIET_OPTION
+from multitag.cli.common import QUIET_OPTION, check_outputs
 from multitag.cli.evaluate import MODEL_DIR_ARGUMENT
 from multitag.data.registry import ReaderOptions
 
@@ -21,7 +21,9 @@ def predict(
     model_dir: Path = MODEL_DIR_ARGUMENT,
     path: Path = ro.DATA_ARGUMENT,
     output: Path = typer.Option(None, "--output", "-o", help="CSV or JSONL file (by its "
-                                "extension); default: CSV on standard output."),
+                                "extension); default: CSV on standard output. Never INPUT nor "
+                                "a file in MODEL_DIR. CSV cells that a spreadsheet could read "
+                                "as a formula (=, +, -, @ first) get a leading quote."),
     top_k: int = typer.Option(None, "--top-k", help="Predict the K most probable labels."),
     threshold: float = typer.Option(None, "--threshold", help="One threshold for all labels."),
     proba: bool = typer.Option(False, "--proba", help="Also write every label's probability."),
@@ -36,6 +38,7 @@ def predict(
     from multitag.data.chunks import ChunkedFile
     from multitag.pipeline.predict import override_rule, predict_chunks
 
+    check_outputs({"--output": output}, data=[path], reader=reader, models=[model_dir])
     bundle = ModelBundle.load(model_dir)
     rule = override_rule(bundle.decision_rule, top_k=top_k, threshold=threshold)
     chunks = ChunkedFile(path, reader, chunk_rows, feature_names=bundle.feature_names,

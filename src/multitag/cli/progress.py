@@ -29,7 +29,7 @@ class ProgressCallback(Callback):
         self._progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[losses]}"), TimeElapsedColumn(),
-            console=self.console, transient=True,
+            console=self.console, transient=True, disable=not self.console.is_terminal,
         )
         self._progress.start()
         self._task = self._progress.add_task(self.label, total=n_epochs, losses="")
@@ -63,7 +63,7 @@ class ProgressCallback(Callback):
             self._progress = Progress(
                 TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                 TextColumn("{task.fields[losses]}"), TimeElapsedColumn(),
-                console=self.console, transient=True)
+                console=self.console, transient=True, disable=not self.console.is_terminal)
             self._progress.start()
             self._tasks: dict[int, Any] = {}
 
@@ -121,9 +121,10 @@ class StepProgress:
             TimeElapsedColumn,
         )
 
+        console = make_console(stderr=True)
         self._bar = Progress(TextColumn("{task.description}"), BarColumn(),
-                             MofNCompleteColumn(), TimeElapsedColumn(),
-                             console=make_console(stderr=True), transient=True)
+                             MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+                             transient=True, disable=not console.is_terminal)
         self._bar.start()
         self._task = self._bar.add_task("starting", total=self.total)
         return self._update

@@ -25,12 +25,14 @@ def report(
 ) -> None:
     """Evaluate a saved model on labelled DATA and write plots, report.md and report.html."""
     from multitag.bundle.directory import ModelBundle
+    from multitag.cli.common import check_outputs
     from multitag.exceptions import require_extra
     from multitag.pipeline.holdout import read_labelled
 
     require_extra("plots", "`multitag report`")
     from multitag.report import build_report
 
+    check_outputs(directories={"--out": out}, data=[path], reader=reader, models=[model_dir])
     bundle = ModelBundle.load(model_dir)
     data = read_labelled(path, reader, bundle.label_names)
     result = build_report(bundle, data, out, title=title)

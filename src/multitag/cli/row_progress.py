@@ -19,10 +19,11 @@ class RowProgress:
         self.total = total
         self._progress: Progress | None = None
         if not quiet:
+            console = Console(stderr=True)  # piped: no bar, and no blank line at its end
             self._progress = Progress(
                 TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("rows"), TimeElapsedColumn(), console=Console(stderr=True),
-                transient=True)
+                TextColumn("rows"), TimeElapsedColumn(), console=console, transient=True,
+                disable=not console.is_terminal)
             self._task = self._progress.add_task(label, total=total())
             self._progress.start()
 

@@ -19,6 +19,7 @@ from multitag.cli.common import (
     QUIET_OPTION,
     TEST_OPTION,
     TEST_SIZE_OPTION,
+    check_outputs,
     write_json_atomic,
 )
 from multitag.cli.options import TRAIN_OPTIONS, with_train_options
@@ -65,6 +66,8 @@ def train(
     from multitag.exceptions import ConfigError
     from multitag.pipeline.run import train_files
 
+    check_outputs({"--metrics-json": metrics_json}, {"--out": out}, data=[path, test],
+                  reader=reader)
     if distributed and resume:
         raise ConfigError("--distributed cannot be combined with --resume")
     checkpointer = None if distributed else checkpoints.prepare(

@@ -1,9 +1,16 @@
-"""Turning probabilities into output files: CSV or JSONL with ids, label names, probabilities."""
+"""Turning probabilities into output files: CSV or JSONL with ids, label names, probabilities.
+
+Safe for a spreadsheet: a CSV text cell that begins with `=`, `+`, `-`, `@`, a tab or a carriage
+return is written with a leading single quote (OWASP's advice against formula injection), so a
+label name from training data such as `=cmd()` is shown, never run. The labels column joins
+names with `|` (`LABEL_SEPARATOR`); a model whose label names contain it or a line break cannot
+be written as CSV (ambiguous) and is pointed to JSONL (training refuses such names). Memory
+is bounded: rows are predicted `OUTPUT_CELLS // n_labels` at a time and written one by one.
+"""
 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -14,7 +21,11 @@ from typing import Any
 import numpy as np
 
 from multitag.exceptions import ConfigError, DataFormatError
-from multitag.fileio import atomic_text_file, atomic_write_text
+from multitag.fileio import atomic_text_file
+
+LABEL_SEPARATOR = "|"
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+OUTPUT_CELLS = 1 << 21  # probabilities predicted and formatted at a time (16 MB as float64)
 
 
 def override_rule(rule: Any, *, top_k: int | None = None, threshold: float | None = None) -> Any:
@@ -45,28 +56,37 @@ def prediction_records(label_names: Sequence[str], proba: np.ndarray, predicted:
 def write_predictions(path: Path | None, label_names: Sequence[str], proba: np.ndarray,
                       predicted: np.ndarray, with_proba: bool = False) -> None:
     """Write CSV (default) or JSONL (.jsonl/.json) to `path` atomically, or CSV to stdout."""
-    records = prediction_records(label_names, proba, predicted, with_proba)
-    as_jsonl = is_jsonl_output(path)
-    buffer = io.StringIO()
-    if as_jsonl:
-        for record in records:
-            buffer.write(json.dumps(record) + "\n")
-    else:
-        _write_csv(buffer, label_names, records, with_proba)
-    if path is None:
-        sys.stdout.write(buffer.getvalue())
-        return
-    atomic_write_text(path, buffer.getvalue())
+    with _output(path) as handle:
+        writer = PredictionWriter(handle, label_names, jsonl=is_jsonl_output(path),
+                                  with_proba=with_proba)
+        writer.write(proba, predicted)
+        writer.finish()
+
+
+def csv_cell(text: str) -> str:
+    """`text` as a CSV cell no spreadsheet reads as a formula (a leading quote if needed)."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def check_csv_label_names(label_names: Sequence[str]) -> None:
+    """Refuse CSV output for names that hold the separator of its labels column, or a line
+    break (Python's csv module leaves a lone CR unquoted)."""
+    bad = [n for n in label_names if LABEL_SEPARATOR in n or "\n" in n or "\r" in n]
+    if bad:
+        raise ConfigError(
+            f"label name {bad[0]!r} contains {LABEL_SEPARATOR!r} (which separates the names in "
+            f"the CSV labels column) or a line break ({len(bad)} such name(s)); write JSONL "
+            "instead (--output FILE.jsonl), where each row's labels are a JSON list")
 
 
 def _write_csv(handle: Any, label_names: Sequence[str],
                records: Iterator[dict[str, Any]], with_proba: bool, header: bool = True) -> None:
     writer = csv.writer(handle, lineterminator="\n")
     if header:
-        writer.writerow(["id", "labels"] + ([f"p_{n}" for n in label_names] if with_proba
-                                            else []))
+        writer.writerow(["id", "labels"] + ([csv_cell(f"p_{n}") for n in label_names]
+                                            if with_proba else []))
     for record in records:
-        row = [record["id"], "|".join(record["labels"])]
+        row = [record["id"], csv_cell(LABEL_SEPARATOR.join(record["labels"]))]
         if with_proba:
             row += [record["probabilities"][str(n)] for n in label_names]
         writer.writerow(row)
@@ -82,6 +102,8 @@ class PredictionWriter:
 
     def __init__(self, handle: Any, label_names: Sequence[str], *, jsonl: bool,
                  with_proba: bool = False) -> None:
+        if not jsonl:
+            check_csv_label_names(label_names)
         self.handle = handle
         self.label_names = list(label_names)
         self.jsonl = jsonl
@@ -92,7 +114,8 @@ class PredictionWriter:
         records = prediction_records(self.label_names, proba, predicted, self.with_proba,
                                      start=self.rows)
         if self.jsonl:
-            self.handle.write("".join(json.dumps(record) + "\n" for record in records))
+            for record in records:  # one line at a time: nothing the size of the chunk
+                self.handle.write(json.dumps(record) + "\n")
         else:
             _write_csv(self.handle, self.label_names, records, self.with_proba,
                        header=self.rows == 0)
@@ -111,16 +134,31 @@ def predict_chunks(bundle: Any, chunks: Iterable[Any], output: Path | None, *, r
     (CSV, or JSONL by extension; a temporary file renamed into place at the end, so an error
     leaves nothing) or CSV to stdout. Calls `on_chunk(rows)` after each chunk; returns the rows.
     """
+    jsonl = is_jsonl_output(output)
+    if not jsonl:  # before the output file is created
+        check_csv_label_names(bundle.label_names)
+    step = max(1, OUTPUT_CELLS // max(1, len(bundle.label_names)))
     with _output(output) as handle:
-        writer = PredictionWriter(handle, bundle.label_names, jsonl=is_jsonl_output(output),
+        writer = PredictionWriter(handle, bundle.label_names, jsonl=jsonl,
                                   with_proba=with_proba)
         for chunk in chunks:
-            proba = _named(getattr(chunks, "path", None), bundle.predict_proba, chunk)
-            writer.write(proba, rule.predict(proba))
-            if on_chunk is not None:
-                on_chunk(len(proba))
+            for part in _parts(chunk, step):
+                proba = _named(getattr(chunks, "path", None), bundle.predict_proba, part)
+                writer.write(proba, rule.predict(proba))
+                if on_chunk is not None:
+                    on_chunk(len(proba))
         writer.finish()
     return writer.rows
+
+
+def _parts(chunk: Any, rows: int) -> Iterator[Any]:
+    """`chunk` (a Dataset) in pieces of at most `rows` rows (itself when it is small)."""
+    n = chunk.n_samples
+    if n <= rows:
+        yield chunk
+        return
+    for start in range(0, n, rows):
+        yield chunk.subset(np.arange(start, min(start + rows, n)))
 
 
 def _named(path: Path | None, predict: Callable[[Any], np.ndarray], chunk: Any) -> np.ndarray:

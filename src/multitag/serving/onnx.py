@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +28,7 @@ from torch import nn
 from multitag import __version__
 from multitag.bundle.directory import ModelBundle
 from multitag.exceptions import ConfigError
+from multitag.fileio import atomic_write_bytes
 
 INPUT_NAME = "features"
 OUTPUT_NAME = "probabilities"
@@ -99,7 +98,8 @@ def export_onnx(bundle: ModelBundle, path: str | Path) -> ExportResult:
     model.doc_string = f"multitag {__version__} model. In the graph: {in_graph}. {consumer}"
     _set_metadata(model, _metadata(bundle, n_inputs, in_graph, consumer))
     onnx.checker.check_model(model)
-    target = _write_atomic(Path(path), model.SerializeToString())
+    target = Path(path)
+    atomic_write_bytes(target, model.SerializeToString())
     return ExportResult(target, n_inputs, len(bundle.label_names), in_graph, consumer)
 
 
@@ -183,19 +183,3 @@ def _set_metadata(model: Any, values: dict[str, str]) -> None:
     for key, value in values.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
-
-
-def _write_atomic(path: Path, payload: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

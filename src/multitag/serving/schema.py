@@ -101,9 +101,22 @@ class HealthResponse(BaseModel):
                                      "instead of refused.")
 
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorMessage, "description": "The body is not readable JSON."},
+# Answers of the transport and body guard, possible on every route (`limits.RequestGuard`,
+# `runner`); every status the service can return is listed with its body, for clients and
+# schema-driven tests alike.
+INFO_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorMessage, "description": "The Content-Length header is not a number."},
+    408: {"model": ErrorMessage, "description": "The body did not arrive in time (the "
+          "server's read timeout); the connection is closed."},
     413: {"model": ErrorMessage, "description": "The body is larger than the server's limit."},
+    503: {"model": ErrorMessage, "description": "The server is busy (its connection or "
+          "buffered-bytes limit is reached: retry after `Retry-After` seconds) or shutting "
+          "down."},
+}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    **INFO_ERRORS,
+    400: {"model": ErrorMessage, "description": "The body is empty or not readable JSON, or "
+          "the Content-Length header is not a number."},
     422: {"model": ValidationErrors, "description": "The JSON does not match the request "
           "schema, or the values cannot be used (`detail` names each problem and where)."},
 }
@@ -123,6 +136,12 @@ class Spec:
         self.impute = impute  # ... and the server fills absent features (`--impute`)
         self.n_labels = len(bundle.label_names)
         self.max_items = max_items
+
+    @property
+    def values_per_item(self) -> int:
+        """What one item costs the model: its dense row (none for sparse input, where only
+        the values sent are stored) and its row of label probabilities."""
+        return (0 if self.sparse else len(self.names)) + self.n_labels
 
     @property
     def needs_all(self) -> bool:

@@ -2,16 +2,18 @@
 
 `create_app(bundle)` builds a FastAPI app whose request models are derived from the model: the
 exact feature count, the feature names, whether text is expected. Every malformed request is
-answered with a 4xx and a message saying what is wrong (400 unreadable body, 413 too large,
-422 invalid values); prediction runs in a worker thread so the event loop keeps answering; requests
-that arrive while the model is busy are predicted together in one call.
+answered with a 4xx and a message saying what is wrong (400 unreadable body, 408 body too slow,
+413 too large, 422 invalid values, 503 busy); prediction runs in a worker thread so the event
+loop keeps answering; requests that arrive while the model is busy are predicted together in
+one call. The limits (`ServiceLimits`) are enforced on bodies by `limits.RequestGuard` and on
+connections by `runner` (header timeout, connection cap, graceful shutdown).
 
 Not defined here on purpose: `from __future__ import annotations`. FastAPI reads the endpoint's
 annotations at run time, and the request types are built per model inside `create_app`.
 """
 
-import asyncio
 import json
+import sys
 from typing import Annotated, Any, NamedTuple
 
 import numpy as np
@@ -19,6 +21,7 @@ import numpy as np
 from multitag import __version__
 from multitag.bundle.directory import ModelBundle
 from multitag.exceptions import ConfigError, MultitagError
+from multitag.serving.batching import Batcher
 from multitag.serving.errors import (
     NAMES_LISTED,
     Rejected,
@@ -26,9 +29,10 @@ from multitag.serving.errors import (
     missing_features,
     shown_names,
 )
-from multitag.serving.limits import BodyLimit
+from multitag.serving.limits import MIN_BODY_RATE, RequestGuard, ServiceLimits
 from multitag.serving.schema import (
     ERRORS,
+    INFO_ERRORS,
     HealthResponse,
     LabelsResponse,
     PredictResponse,
@@ -38,15 +42,14 @@ from multitag.serving.schema import (
 
 try:
     from fastapi import Body, FastAPI, Request
-    from fastapi.concurrency import run_in_threadpool
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, Response
     from starlette.exceptions import HTTPException as StarletteHTTPException
 except ImportError as err:  # pragma: no cover - depends on the installed extras
     raise ConfigError("serving needs the `serve` extra: pip install 'multitag[serve]'") from err
 
-DEFAULT_MAX_ITEMS = 1000
-DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+DEFAULT_MAX_ITEMS = ServiceLimits.max_items
+DEFAULT_MAX_BODY_BYTES = ServiceLimits.max_body_bytes
 
 
 # --------------------------------------------------------------------------- prediction
@@ -204,74 +207,35 @@ class _Predictor:
         return answer
 
 
-class _Batcher:
-    """Requests that arrive while the model is busy wait, then go to it together: one call in
-    a worker thread per batch (rows are independent, so batching changes no answer)."""
-
-    def __init__(self, predictor: _Predictor, max_requests: int = 64) -> None:
-        self.predictor = predictor
-        self.max_requests = max_requests
-        self.pending: list[tuple[Any, asyncio.Future[Any]]] = []
-        self.busy = False
-        self.tasks: set[asyncio.Task[None]] = set()  # references, so no task is collected
-
-    async def submit(self, body: Any) -> bytes | Rejected:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.pending.append((body, future))
-        if not self.busy:
-            self.busy = True
-            task = asyncio.ensure_future(self._drain())
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
-        result = await future
-        if isinstance(result, Exception):
-            raise result
-        return result
-
-    async def _drain(self) -> None:
-        try:
-            while self.pending:  # no await between this test and `busy = False`
-                batch = self.pending[:self.max_requests]
-                del self.pending[:len(batch)]
-                await self._run(batch)
-        finally:
-            self.busy = False
-
-    async def _run(self, batch: list[tuple[Any, asyncio.Future[Any]]]) -> None:
-        try:
-            results = await run_in_threadpool(self.predictor.many, [b for b, _ in batch])
-        except Exception as err:  # a bug, not bad input: every waiting request gets a 500
-            results = [err] * len(batch)
-        for (_, future), result in zip(batch, results):
-            if not future.done():
-                future.set_result(result)
-
-
 # --------------------------------------------------------------------------- the app
-def create_app(bundle: ModelBundle, max_items: int = DEFAULT_MAX_ITEMS,
-               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, impute: bool = False) -> FastAPI:
+def create_app(bundle: ModelBundle, max_items: int | None = None,
+               max_body_bytes: int | None = None, impute: bool = False, *,
+               limits: ServiceLimits | None = None) -> FastAPI:
     """The FastAPI app serving `bundle` (already loaded: it is shared by every request).
 
     An item sent as {name: value} must hold every feature (else 422 naming the missing ones),
     unless `impute`: then absent features are filled by the model's preprocessing (the
     training median/mean, as for NaN) and each prediction lists them. A model trained on
-    sparse input reads absent names as 0 either way."""
-    if max_items < 1 or max_body_bytes < 1:
-        raise ConfigError(f"`max_items` and `max_body_bytes` must be positive; got "
-                          f"{max_items} and {max_body_bytes}")
-    spec = Spec(bundle, max_items, impute=bool(impute))
+    sparse input reads absent names as 0 either way. `max_items`/`max_body_bytes`, when
+    given, replace those of `limits` (the defaults of `ServiceLimits` otherwise); the app
+    keeps its limits in `app.state.limits` for the server (`runner.make_server`)."""
+    limits = _limits(limits, max_items, max_body_bytes)
+    spec = Spec(bundle, limits.max_items, impute=bool(impute))
+    spec.max_items = limits.items_for(spec.values_per_item)  # the work bound of one request
     if spec.impute and spec.names and not spec.sparse and not spec.imputes:
         raise ConfigError("`--impute` needs a model trained with imputation (median or mean); "
                           "this one was trained with impute='none', so every feature is "
                           "required")
-    batcher = _Batcher(_Predictor(bundle, spec))
+    batcher = Batcher(_Predictor(bundle, spec).many, spec.max_items)
     body_type = request_type(spec)
     app = FastAPI(title="multitag", version=__version__,
-                  description=_description(bundle, spec, max_body_bytes))
+                  description=_description(bundle, spec, limits))
+    app.state.limits = limits
 
     async def predict(body: Annotated[body_type, Body()]) -> Response:  # type: ignore[valid-type]
         """Label names (and optionally probabilities) for one item or a batch of items."""
-        answer = await batcher.submit(body)
+        items = getattr(body, "items", None)
+        answer = await batcher.submit(body, len(items) if isinstance(items, list) else 1)
         if isinstance(answer, Rejected):
             return JSONResponse(status_code=422, content={"detail": answer.detail})
         return Response(answer, media_type="application/json")
@@ -280,11 +244,20 @@ def create_app(bundle: ModelBundle, max_items: int = DEFAULT_MAX_ITEMS,
              responses=ERRORS)(predict)
     _add_info_routes(app, bundle, spec)
     _add_error_handlers(app)
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(RequestGuard, limits=limits)
     return app
 
 
-def _description(bundle: ModelBundle, spec: Spec, max_body_bytes: int) -> str:
+def _limits(limits: ServiceLimits | None, max_items: int | None,
+            max_body_bytes: int | None) -> ServiceLimits:
+    from dataclasses import replace
+
+    given = {k: v for k, v in (("max_items", max_items), ("max_body_bytes", max_body_bytes))
+             if v is not None}
+    return replace(limits or ServiceLimits(), **given)
+
+
+def _description(bundle: ModelBundle, spec: Spec, limits: ServiceLimits) -> str:
     inputs = [f"{len(spec.names)} numeric features"] if spec.names else []
     inputs += ["a text"] if spec.text else []
     absent = ""
@@ -293,9 +266,16 @@ def _description(bundle: ModelBundle, spec: Spec, max_body_bytes: int) -> str:
                   if spec.sparse else " Absent features are filled with the training value "
                   "and listed in each prediction's `imputed`." if spec.impute else
                   " Every feature is required: a 422 names any that are missing.")
+    fewer = (f" (fewer than --max-items {limits.max_items:,}: each item costs "
+             f"{spec.values_per_item:,} values, dense features + labels, and one request "
+             f"may cost {limits.max_values:,})" if spec.max_items < limits.max_items else "")
     return (f"Multi-label predictions of a multitag model: {len(bundle.label_names)} labels from "
-            f"{' and '.join(inputs) or 'no input'} per item.{absent} At most {spec.max_items} "
-            f"items per request and {max_body_bytes:,} bytes per body.")
+            f"{' and '.join(inputs) or 'no input'} per item.{absent} At most {spec.max_items:,} "
+            f"items per request{fewer} and {limits.max_body_bytes:,} bytes per body (413). "
+            f"A body must arrive with no pause over {limits.read_timeout:g} s and at "
+            f"{MIN_BODY_RATE:,} bytes/s on average beyond that (else 408); when requests in "
+            f"progress hold {limits.buffered_bytes:,} body bytes, or "
+            f"{limits.max_connections:,} connections are open, a request gets 503 (retry).")
 
 
 def _add_info_routes(app: FastAPI, bundle: ModelBundle, spec: Spec) -> None:
@@ -316,7 +296,7 @@ def _add_info_routes(app: FastAPI, bundle: ModelBundle, spec: Spec) -> None:
     # of the OpenAPI schema, as HTTP implies it wherever GET is allowed.
     for path, endpoint, model in (("/labels", get_labels, LabelsResponse),
                                   ("/health", get_health, HealthResponse)):
-        app.get(path, response_model=model)(endpoint)
+        app.get(path, response_model=model, responses=INFO_ERRORS)(endpoint)
         app.head(path, response_model=model, include_in_schema=False)(endpoint)
 
 
@@ -360,20 +340,25 @@ def _message(status: int, text: str) -> JSONResponse:
 
 # --------------------------------------------------------------------------- running
 def serve(bundle: ModelBundle, host: str = "127.0.0.1", port: int = 8000, *,
-          max_items: int = DEFAULT_MAX_ITEMS, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-          impute: bool = False, threads: int = 1, log_level: str = "info") -> None:
-    """Run the service with uvicorn until interrupted.
+          limits: ServiceLimits | None = None, impute: bool = False, threads: int = 1,
+          log_level: str = "info") -> None:
+    """Run the service with uvicorn until interrupted (SIGTERM or Ctrl-C: in-flight requests
+    get `limits.shutdown_timeout` seconds to finish, then the function returns).
 
-    `threads` is torch's intra-op thread count. One is the default: requests are small and
-    batched, and on few cores more threads cost more in synchronisation than they gain.
-    (`multitag serve` also sets OMP_NUM_THREADS before torch loads; see cli/serve.py.)"""
-    import torch
-    import uvicorn
+    `threads` is the BLAS thread count of the (numpy) inference. One is the default: requests
+    are small and batched, and on few cores more threads cost more in synchronisation than they
+    gain. (`multitag serve` also sets the thread variables before numpy loads; cli/serve.py.)
+    torch is not imported: the model answers with numpy."""
+    from threadpoolctl import threadpool_limits
+
+    from multitag.serving.runner import make_server
 
     if not 0 <= port <= 65535:
         raise ConfigError(f"`--port` must be an integer in [0, 65535]; got {port}")
     if threads < 1:
         raise ConfigError(f"`--threads` must be a positive integer; got {threads}")
-    app = create_app(bundle, max_items=max_items, max_body_bytes=max_body_bytes, impute=impute)
-    torch.set_num_threads(threads)
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    app = create_app(bundle, impute=impute, limits=limits)
+    threadpool_limits(threads)  # process-wide from here on (numpy's BLAS, OpenMP)
+    if "torch" in sys.modules:  # loaded by the caller: its pool too
+        sys.modules["torch"].set_num_threads(threads)
+    make_server(app, host=host, port=port, log_level=log_level).run()
