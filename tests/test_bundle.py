@@ -68,13 +68,14 @@ def _edit_json(directory: Path, **changes: object) -> None:
 
 
 @pytest.mark.parametrize(("changes", "message"), [
-    ({"format_version": 99}, "format version 99 .* reads format versions 1, 2"),
-    ({"label_names": None}, "missing key 'label_names'"),
-    ({"architecture": "mlp"}, "'architecture' must be a dict; got str"),
+    ({"format_version": 99}, "format_version: .*format version 99 .* reads format versions "
+                             "1, 2"),
+    ({"label_names": None}, r"model\.json: label_names: missing"),
+    ({"architecture": "mlp"}, "model\\.json: architecture: must be an object; got 'mlp'"),
     ({"architecture": {"n_features": 8, "n_labels": 4, "hidden": [32]}},
      "has shape .* the architecture needs"),
-    ({"label_names": ["a"]}, "1 label names for 4 outputs"),
-    ({"decision_rule": {"rule": "magic"}}, "unknown decision rule 'magic'"),
+    ({"label_names": ["a"]}, "label_names: holds 1 names but architecture.n_labels is 4"),
+    ({"decision_rule": {"rule": "magic"}}, "decision_rule.rule: must be one of 'fixed'"),
 ])
 def test_bad_model_json(saved, changes, message) -> None:
     directory, _ = saved

@@ -190,3 +190,169 @@ def test_ensemble_trained_in_turn_resumes_each_network(tmp_path: Path) -> None:
     assert counter.epochs == {5: done[1] - 2, 6: done[2]}  # seed 4 had finished
     assert _same_weights(reference.module_, resumed.module_)
     assert np.array_equal(reference.predict_proba(X), resumed.predict_proba(X))
+
+
+# -- checkpoint.json is covered by the digest and checked as data ----------------------------
+def _crashed(tmp_path: Path, epoch: int = 2) -> Path:
+    """Checkpoints of epochs `epoch` and `epoch - 1` left by a run killed after `epoch`."""
+    with pytest.raises(_Crash):
+        _fit([Checkpointer(tmp_path), _CrashAfter(epoch)])
+    return tmp_path / "seed-1"
+
+
+def _edit(directory: Path, change, resign: bool) -> None:
+    from multitag.training.checkpoint_files import meta_digest
+
+    meta = json.loads((directory / META_FILE).read_text())
+    change(meta)
+    if resign:
+        meta["sha256"] = meta_digest(meta)
+    (directory / META_FILE).write_text(json.dumps(meta))
+
+
+def _set_lr(meta, value) -> None:
+    pairs = meta["optimizer"]["dict"]
+    next(node for key, node in pairs if key == "lr")["value"] = value
+
+
+def test_an_edited_learning_rate_is_refused_as_tampered_and_falls_back(tmp_path: Path) -> None:
+    reference, _ = _fit()
+    network = _crashed(tmp_path, 4)
+    _edit(network / "epoch-000004", lambda m: _set_lr(m, 0.5), resign=False)
+    checkpointer = Checkpointer(tmp_path, resume=True)
+    resumed, _ = _fit([checkpointer])
+    assert checkpointer.resumed_from == 3
+    assert "checkpoint.json: edited or damaged (its SHA-256 does not match its contents)" in \
+        checkpointer.notices[0]
+    assert _same_weights(reference, resumed)
+
+
+def test_an_edited_epoch_in_every_checkpoint_is_one_error(tmp_path: Path) -> None:
+    network = _crashed(tmp_path)
+    for name in ("epoch-000002", "epoch-000001"):
+        _edit(network / name, lambda m: m.update(epoch=m["epoch"] + 10), resign=False)
+    with pytest.raises(CheckpointError, match=r"every checkpoint is damaged.*edited or damaged") \
+            as caught:
+        _fit([Checkpointer(tmp_path, resume=True)])
+    assert "\n" not in str(caught.value)
+
+
+def _deep(depth: int):
+    value = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda m: m.update(epoch="2"), r"epoch must be an integer in \[1, 10000000\]; got '2'"),
+    (lambda m: m.update(epoch=2.0), "epoch must be an integer"),
+    (lambda m: m.update(epoch=True), "epoch must be an integer"),
+    (lambda m: m.update(epoch=7), "disagrees with the directory name"),
+    (lambda m: m.update(history="x"), "history must be a list of objects"),
+    (lambda m: m.update(history=[1, 2]), "history must be a list of objects"),
+    (lambda m: m.update(waited=-1), "waited must be an integer >= 0"),
+    (lambda m: m.update(best_loss="low"), "best_loss must be a finite number or null"),
+    (lambda m: m.update(has_best_state="yes"), "has_best_state must be true or false"),
+    (lambda m: m.update(config={"a": _deep(40)}), "config: nested deeper than 32 levels"),
+    (lambda m: m.update(run=[]), "run must be an object"),
+    (lambda m: m.update(parameters={"w": ["8"]}), "parameters must be an object of shapes"),
+    (lambda m: m.update(extra=1), "extra: unknown key"),
+    (lambda m: m.pop("best_epoch"), "best_epoch: missing"),
+    (lambda m: m.update(version=1), "version 1 is not supported"),
+    (lambda m: m.update(torch_version="x" * 1000), "torch_version must be a text"),
+])
+def test_wrong_types_in_checkpoint_json_are_one_line(tmp_path: Path, change, message) -> None:
+    network = _crashed(tmp_path)
+    for name in ("epoch-000002", "epoch-000001"):
+        _edit(network / name, change, resign=True)  # signed again: only the checks stop it
+    with pytest.raises(CheckpointError, match=message) as caught:
+        _fit([Checkpointer(tmp_path, resume=True)])
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000, '{"epoch": NaN}',
+                                  '{"epoch": ' + "9" * 5000 + "}", "\xff\xfe"])
+def test_unparseable_checkpoint_json_is_one_line(tmp_path: Path, text: str) -> None:
+    network = _crashed(tmp_path)
+    for name in ("epoch-000002", "epoch-000001"):
+        (network / name / META_FILE).write_bytes(text.encode("latin-1"))
+    with pytest.raises(CheckpointError, match="unreadable or damaged") as caught:
+        _fit([Checkpointer(tmp_path, resume=True)])
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("change", [
+    lambda m: _set_lr(m, "fast"),
+    lambda m: m["optimizer"]["dict"][1][1]["list"].pop(),
+    lambda m: m["optimizer"]["dict"][1][1]["list"].__setitem__(0, {"tensor": "module.output.bias"}),
+    lambda m: m["optimizer"]["dict"][1][1]["list"].__setitem__(0, {"tensor": "nowhere"}),
+    lambda m: m["optimizer"].update({"dict": [["lr", 1]]}),
+    lambda m: m.update(optimizer={"list": _deep(20)}),
+])
+def test_an_optimizer_state_that_does_not_fit_is_one_line(tmp_path: Path, change) -> None:
+    network = _crashed(tmp_path)
+    _edit(network / "epoch-000002", change, resign=True)
+    with pytest.raises(CheckpointError, match="does not fit this network") as caught:
+        _fit([Checkpointer(tmp_path, resume=True)])
+    assert "\n" not in str(caught.value)
+
+
+def test_checkpoint_json_carries_both_digests(tmp_path: Path) -> None:
+    from multitag.training.checkpoint_files import meta_digest
+
+    network = _crashed(tmp_path)
+    meta = json.loads((network / "epoch-000002" / META_FILE).read_text())
+    assert meta["version"] == 2 and len(meta["state_sha256"]) == 64
+    assert meta["sha256"] == meta_digest(meta)
+    assert meta_digest({**meta, "elapsed_seconds": meta["elapsed_seconds"] + 1}) != meta["sha256"]
+
+
+def test_cli_resume_from_a_tampered_checkpoint_is_exit_2_one_line(tmp_path: Path, monkeypatch,
+                                                                   capsys) -> None:
+    """`multitag train --resume`: an edited checkpoint.json (learning rate), or one signed
+    again with a wrong type in it, is one line on stderr and exit code 2."""
+    from multitag.cli import main
+    from multitag.training.optim import FusedAdam
+
+    X, Y = _data(200)
+    data = tmp_path / "train.csv"
+    header = ",".join([f"f{i}" for i in range(8)] + [f"y{j}" for j in range(4)])
+    np.savetxt(data, np.hstack([X, Y]), fmt="%g", delimiter=",", header=header, comments="")
+    out = tmp_path / "model"
+    args = ["train", str(data), "--label-prefix", "y", "--out", str(out), "--epochs", "6",
+            "--hidden", "8", "--ensemble", "1", "--batch-size", "100", "--quiet"]
+    step, calls = FusedAdam.step, []
+
+    def poisoned_step(self) -> None:  # diverges in epoch 3: the checkpoints of 1 and 2 stay
+        step(self)
+        calls.append(1)
+        if len(calls) >= 6:
+            for p in self.params:
+                p.data.fill_(float("nan"))
+
+    def run(*extra: str) -> tuple[int, str]:
+        with pytest.raises(SystemExit) as done:
+            main([*args, *extra])
+        return done.value.code, capsys.readouterr().err
+
+    monkeypatch.setattr(FusedAdam, "step", poisoned_step)
+    assert run()[0] == 2
+    monkeypatch.setattr(FusedAdam, "step", step)
+    saved = sorted((out / "checkpoint").glob("seed-*/epoch-*"))
+    assert len(saved) == 2
+    for change, resign, message in [
+        (lambda m: _set_lr(m, 0.5), False, "edited or damaged"),
+        (lambda m: m.update(waited="x"), True, "waited must be an integer >= 0"),
+    ]:
+        originals = {d: (d / META_FILE).read_text() for d in saved}
+        for directory in saved:
+            _edit(directory, change, resign)
+        code, err = run("--resume")
+        errors = [line for line in err.strip().splitlines() if not line.startswith("notice")]
+        assert code == 2 and len(errors) == 1 and "Traceback" not in err, err
+        assert "every checkpoint is damaged" in err and message in err
+        for directory, text in originals.items():
+            (directory / META_FILE).write_text(text)
+    code, err = run("--resume")
+    assert code == 0, err

@@ -280,3 +280,44 @@ def test_metrics_and_decision_do_not_import_torch() -> None:
     code = ("import sys, multitag.metrics.evaluation, multitag.decision.rules; "
             "sys.exit('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+_PER_LABEL = {"rule": "per_label", "params": {},
+              "state": {"thresholds": [0.5, 0.4, 0.3], "global_threshold": 0.5,
+                        "fallback_labels": [2]}}
+
+
+@pytest.mark.parametrize(("d", "match"), [
+    (_PER_LABEL, r"`state.thresholds` holds 3 thresholds; expected one per label \(4\)"),
+    ({**_PER_LABEL, "state": {**_PER_LABEL["state"], "thresholds": [0.5] * 4,
+                              "fallback_labels": [7]}}, "label indices below 4; got 7"),
+    ({"rule": "top_k", "params": {"k": 5}}, r"at most the number of labels \(4\); got 5"),
+    ({"rule": "at_least_one", "params": {"base": _PER_LABEL}}, "holds 3 thresholds"),
+    ({"rule": "global", "params": {}, "state": {}}, "'global' rule saved with a model needs"),
+    ({"rule": "per_label"}, "'per_label' rule saved with a model needs its tuned `state`"),
+])
+def test_rule_from_dict_checks_the_label_count(d, match) -> None:
+    """A rule read from a file that does not fit the model's labels is refused when read,
+    not at predict time."""
+    rule_from_dict(d)  # fine on its own
+    with pytest.raises(ConfigError, match=match):
+        rule_from_dict(d, n_labels=4)
+
+
+@pytest.mark.parametrize(("d", "match"), [
+    ({"rule": ["fixed"]}, "mapping with a 'rule' name"),
+    ({"rule": "fixed", "params": "threshold"}, "`params` must be a mapping; got str"),
+    ({"rule": "fixed", "params": 5}, "`params` must be a mapping; got int"),
+    ({"rule": "global", "state": [0.5]}, "`state` must be a mapping; got list"),
+    ({**_PER_LABEL, "state": {**_PER_LABEL["state"], "fallback_labels": 2}},
+     "`state.fallback_labels` must be a list; got int"),
+    ({**_PER_LABEL, "state": {**_PER_LABEL["state"], "thresholds": "0.5"}},
+     "`state.thresholds` must be a list; got str"),
+    ({**_PER_LABEL, "state": {**_PER_LABEL["state"], "thresholds": [0.5, "x", 0.3]}},
+     r"`state.thresholds\[1\]` must be a float"),
+    ({"rule": "at_least_one", "params": {"base": {"rule": "at_least_one", "params": {
+        "base": {"rule": "at_least_one"}}}}}, "other than at_least_one"),
+])
+def test_rule_from_dict_refuses_wrong_types_with_one_error(d, match) -> None:
+    with pytest.raises(ConfigError, match=match):
+        rule_from_dict(d)

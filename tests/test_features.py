@@ -137,3 +137,44 @@ def test_errors_before_fit_bad_params_and_bad_state() -> None:
         Preprocessor.from_state(state, {**arrays, "scale": np.ones(5)})
     with pytest.raises(ModelFileError, match="version"):
         Preprocessor.from_state({**state, "version": 99}, arrays)
+
+
+def test_from_state_checks_every_field_before_building() -> None:
+    """A state read from an untrusted model directory: only checked values reach a
+    constructor; each problem names the field."""
+    state, arrays = Preprocessor().fit(_dense(np.ones((3, 2)))).to_state()
+    cases = [
+        ({**state, "params": {**state["params"], "text_input": "filename"}},
+         r"params\.text_input: unknown key"),
+        ({**state, "params": {**state["params"], "scale": ["standard"]}},
+         r"params\.scale: must be one of"),
+        ({**state, "params": {**state["params"], "text_ngram_range": [1, 50]}},
+         r"params\.text_ngram_range: must be \[min, max\] with 1 <= min <= max <= 3"),
+        ({**state, "params": {**state["params"], "text_max_df": float("inf")}},
+         r"params\.text_max_df: must be a number > 0"),
+        ({**state, "mode": "maxabs"}, "mode: 'maxabs' does not follow from params.scale"),
+        ({**state, "feature_names": [1, 2]}, "feature_names: must be a list of strings"),
+        ({**state, "sparse_input": "no"}, "sparse_input must be true or false"),
+        ({**state, "extra": 1}, "extra: unknown key"),
+        ({**state, "version": True}, "version True"),
+    ]
+    for bad, match in cases:
+        with pytest.raises(ModelFileError, match=match):
+            Preprocessor.from_state(bad, arrays)
+
+
+def test_text_state_is_rebuilt_from_an_allow_list() -> None:
+    data = Dataset(X=np.zeros((3, 0)), Y=np.zeros((3, 1), dtype=np.uint8), feature_names=[],
+                   label_names=["y"], texts=["the cat sat", "a dog ran", "cat and dog"])
+    state, arrays = Preprocessor().fit(data).to_state()
+    for key, value in [("input", "filename"), ("token_pattern", "(a|aa)+$"),
+                       ("analyzer", "char_wb"), ("preprocessor", "os.system")]:
+        bad = {**state, "text": {**state["text"],
+                                 "params": {**state["text"]["params"], key: value}}}
+        with pytest.raises(ModelFileError, match=rf"text\.params\.{key}: not an allowed text "
+                                                 "parameter"):
+            Preprocessor.from_state(bad, arrays)
+    loaded = Preprocessor.from_state(state, arrays)
+    assert loaded.text_.input == "content" and loaded.text_.get_params()["tokenizer"] is None
+    np.testing.assert_array_equal(loaded.transform(data).toarray(),
+                                  Preprocessor().fit(data).transform(data).toarray())

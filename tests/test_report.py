@@ -356,3 +356,10 @@ def test_cli_report_missing_model_is_one_line(shared_data, tmp_path, capsys) -> 
               "--out", str(tmp_path / "report")])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_markdown_cells_never_break_a_table_row() -> None:
+    """Names from an old model directory may hold a line break or a `|`: one cell still."""
+    cell = md_escape("jazz\nfusion|x\r\t")
+    assert "\n" not in cell and "\r" not in cell and "\\|" in cell
+    assert cell.count("|") == 1

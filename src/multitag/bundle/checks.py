@@ -1,9 +1,9 @@
-"""Checks of a model directory's contents, run by `ModelBundle.load` before anything is built.
+"""Checks of a model directory's tensors and built parts, run by `ModelBundle.load`.
 
-A model directory may come from anywhere: every name, number and tensor is checked for type,
-range and agreement with the rest, so a corrupted or hand-edited file gives one `ModelFileError`
-naming the file and the key, never a crash deep inside torch. (The network is first built on
-torch's "meta" device, so a forged layer size allocates nothing before the shapes are compared.)
+`model.json` itself is checked field by field by `bundle.schema` first; these check what the
+schema cannot see: the tensors (numbers, all finite), each member's architecture again as it is
+built, and that the rebuilt preprocessor feeds the network. A problem is one `ModelFileError`
+naming the file, never a crash deep inside numpy.
 """
 
 from __future__ import annotations
@@ -14,25 +14,6 @@ from typing import Any
 import numpy as np
 
 from multitag.exceptions import ModelFileError
-
-
-def check_names(description: dict[str, Any], where: Path) -> None:
-    """`label_names` and `feature_names` are lists of strings; label names are distinct."""
-    for key in ("label_names", "feature_names"):
-        values = description[key]
-        bad = next((v for v in values if not isinstance(v, str)), None)
-        if bad is not None:
-            raise ModelFileError(f"{where}: {key!r} must be a list of strings; got an item "
-                                 f"{bad!r} of type {type(bad).__name__}")
-    labels = description["label_names"]
-    if not labels:
-        raise ModelFileError(f"{where}: 'label_names' is empty; expected at least one label")
-    seen: set[str] = set()
-    for name in labels:
-        if name in seen:
-            raise ModelFileError(f"{where}: 'label_names' lists {name!r} twice; expected "
-                                 "distinct names")
-        seen.add(name)
 
 
 def check_architecture(arch: dict[str, Any], where: Path) -> None:

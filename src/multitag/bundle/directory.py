@@ -1,8 +1,11 @@
 """The model directory: `model.json` (everything but tensors) + `weights.safetensors`.
 
 Saved into a temporary directory beside the target and renamed into place, so an interrupted
-save leaves the previous model intact. Loading validates every key, type and tensor shape and
-never executes code from the files (no pickle anywhere).
+save leaves the previous model intact. A model directory may come from anyone: `model.json` is
+data, never configuration for code. Loading checks every field against the closed schema in
+`bundle.schema` (types, ranges, sizes, known keys only, parts that agree) and every tensor's
+name, dtype and shape before anything is built, and never executes code from the files (no
+pickle anywhere); a problem is one `ModelFileError` naming the file and the field.
 """
 
 from __future__ import annotations
@@ -16,31 +19,24 @@ from typing import Any
 import numpy as np
 
 from multitag import __version__
-from multitag.bundle.checks import (
-    check_agreement,
-    check_architecture,
-    check_finite,
-    check_names,
-)
+from multitag.bundle.checks import check_agreement, check_architecture, check_finite
+from multitag.bundle.jsonschema import read_json
 from multitag.bundle.network import Network, expected_shapes
+from multitag.bundle.schema import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    MAX_JSON_BYTES,
+    check_model_json,
+)
 from multitag.data.dataset import Dataset
 from multitag.exceptions import DataFormatError, ModelFileError
 from multitag.fileio import plain_json
 
-FORMAT_NAME = "multitag-model"
-FORMAT_VERSION = 3
-# Versions this multitag reads: 1 = one network; 2 adds ensembles ("members" in architecture);
-# 3 adds per-label member weights (`network.weights`) and a linear last member
-# (`architecture.linear_member`: a blend of networks and a linear model).
-READABLE_VERSIONS = (1, 2, 3)
 MODEL_JSON = "model.json"
 WEIGHTS = "weights.safetensors"
 CHECKPOINT_DIR = "checkpoint"  # training checkpoints; replaced with the directory
 _NETWORK_PREFIX = "network."
 _PREPROCESSOR_PREFIX = "preprocessor."
-_REQUIRED_KEYS = {"format": str, "format_version": int, "multitag_version": str,
-                  "architecture": dict, "preprocessing": dict, "label_names": list,
-                  "feature_names": list, "decision_rule": dict, "training": dict, "metrics": dict}
 
 
 @dataclass
@@ -106,11 +102,13 @@ class ModelBundle:
         from multitag.fileio import staged_directory
 
         description, tensors = self._to_files()
+        text = json.dumps(description, indent=2, allow_nan=False) + "\n"
+        # What is saved must load: the same schema, before anything is written.
+        check_model_json(json.loads(text), Path(directory) / MODEL_JSON)
         with staged_directory(directory, (MODEL_JSON, WEIGHTS), "model directory",
                               allowed_dirs=(CHECKPOINT_DIR,)) as staging:
             save_file(tensors, str(staging / WEIGHTS), metadata={"format": FORMAT_NAME})
-            (staging / MODEL_JSON).write_text(
-                json.dumps(description, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+            (staging / MODEL_JSON).write_text(text, encoding="utf-8")
         return Path(os.path.abspath(directory))
 
     def _to_files(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -123,7 +121,7 @@ class ModelBundle:
             "multitag_version": __version__, "architecture": self.architecture,
             "preprocessing": state, "label_names": self.label_names,
             "feature_names": self.feature_names, "decision_rule": self.decision_rule.to_dict(),
-            "training": self.training, "metrics": plain_json(self.metrics),
+            "training": plain_json(self.training), "metrics": plain_json(self.metrics),
             "history": plain_json(self.history),
             "member_histories": plain_json(self.member_histories),
         }
@@ -147,56 +145,40 @@ class ModelBundle:
 
         arrays = {k[len(_PREPROCESSOR_PREFIX):]: v for k, v in tensors.items()
                   if k.startswith(_PREPROCESSOR_PREFIX)}
+        where = directory / MODEL_JSON
         try:
             preprocessor = Preprocessor.from_state(description["preprocessing"], arrays)
-        except ModelFileError as err:
+        except ModelFileError as err:  # the JSON is checked: an array of the weights
             raise ModelFileError(f"{directory}: preprocessing: {err}") from err
         network = _build_network(directory, description, tensors)
         check_agreement(preprocessor, description["feature_names"],
-                        description["architecture"]["n_features"], directory / MODEL_JSON)
+                        description["architecture"]["n_features"], where)
+        n_labels = description["architecture"]["n_labels"]
         try:
-            rule = rule_from_dict(description["decision_rule"])
+            rule = rule_from_dict(description["decision_rule"], n_labels=n_labels)
         except ConfigError as err:
-            raise ModelFileError(f"{directory / MODEL_JSON}: decision_rule: {err}") from err
+            raise ModelFileError(f"{where}: decision_rule: {err}") from err
         return cls(
             preprocessor=preprocessor, network=network, decision_rule=rule,
-            label_names=[str(n) for n in description["label_names"]],
-            feature_names=[str(n) for n in description["feature_names"]],
+            label_names=list(description["label_names"]),
+            feature_names=list(description["feature_names"]),
             architecture=description["architecture"], training=description["training"],
-            metrics=description["metrics"], history=list(description.get("history") or []),
-            member_histories=list(description.get("member_histories") or []),
+            metrics=description["metrics"], history=description.get("history", []),
+            member_histories=description.get("member_histories", []),
         )
 
 
 def _read_description(directory: Path) -> dict[str, Any]:
+    """model.json, read within bounds and checked field by field against the schema."""
     path = directory / MODEL_JSON
     if not directory.is_dir():
         raise ModelFileError(f"{directory}: not a model directory (it does not exist)")
     try:
-        description = json.loads(path.read_text(encoding="utf-8"))
+        description = read_json(path, MAX_JSON_BYTES)
     except FileNotFoundError as err:
         raise ModelFileError(f"{path}: missing; a model directory holds {MODEL_JSON} and "
                              f"{WEIGHTS}") from err
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ModelFileError(f"{path}: not valid JSON ({err})") from err
-    if not isinstance(description, dict):
-        raise ModelFileError(f"{path}: must hold a JSON object")
-    for key, kind in _REQUIRED_KEYS.items():
-        if key not in description:
-            raise ModelFileError(f"{path}: missing key {key!r}")
-        if not isinstance(description[key], kind) or isinstance(description[key], bool):
-            raise ModelFileError(f"{path}: {key!r} must be a {kind.__name__}; got "
-                                 f"{type(description[key]).__name__}")
-    if description["format"] != FORMAT_NAME:
-        raise ModelFileError(f"{path}: format is {description['format']!r}; expected "
-                             f"{FORMAT_NAME!r}")
-    if description["format_version"] not in READABLE_VERSIONS:
-        raise ModelFileError(
-            f"{path}: written in model format version {description['format_version']} (by "
-            f"multitag {description['multitag_version']}); this multitag "
-            f"({__version__}) reads format versions "
-            f"{', '.join(str(v) for v in READABLE_VERSIONS)}")
-    check_names(description, path)
+    check_model_json(description, path)
     return description
 
 
@@ -220,9 +202,6 @@ def _build_network(directory: Path, description: dict[str, Any],
     every tensor's name and shape checked against the architecture first."""
     arch = description["architecture"]
     members = arch.get("members", 1)
-    if isinstance(members, bool) or not isinstance(members, int) or members < 1:
-        raise ModelFileError(f"{directory / MODEL_JSON}: architecture.members must be a "
-                             f"positive integer; got {members!r}")
     found = {k[len(_NETWORK_PREFIX):]: v for k, v in tensors.items()
              if k.startswith(_NETWORK_PREFIX)}
     mix = found.pop("weights", None) if members > 1 else None

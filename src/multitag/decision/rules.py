@@ -50,6 +50,9 @@ class DecisionRule:
     def _validate(self) -> None:
         """Check the constructor arguments (raises `ConfigError`)."""
 
+    def _check_labels(self, n_labels: int) -> None:
+        """Check that the fitted state applies to `n_labels` labels (raises `ConfigError`)."""
+
     def _state(self) -> dict[str, Any]:
         return {}
 
@@ -105,6 +108,11 @@ class _Tuned(DecisionRule):
         if not hasattr(self, attr):
             raise NotFittedError(f"this {self.name!r} rule is not fitted yet; call fit first")
         return getattr(self, attr)
+
+    def _check_labels(self, n_labels: int) -> None:
+        if not hasattr(self, "threshold_" if self.name == "global" else "thresholds_"):
+            raise ConfigError(f"a {self.name!r} rule saved with a model needs its tuned "
+                              "`state`; got none")
 
 
 class GlobalThreshold(_Tuned):
@@ -186,14 +194,28 @@ class PerLabelThreshold(_Tuned):
         _only_keys(state, keys, "state")
         if not state:
             return
-        if set(state) != set(keys) or not isinstance(state["thresholds"], list):
+        if set(state) != set(keys):
             raise ConfigError(f"a fitted per_label state needs the keys {', '.join(keys)}")
-        values = [check_threshold(t, "state.thresholds[]") for t in state["thresholds"]]
+        for key in ("thresholds", "fallback_labels"):
+            if not isinstance(state[key], list):
+                raise ConfigError(f"`state.{key}` must be a list; got "
+                                  f"{type(state[key]).__name__}.")
+        values = [check_threshold(t, f"state.thresholds[{i}]")
+                  for i, t in enumerate(state["thresholds"])]
         self.thresholds_ = np.asarray(values, dtype=np.float64)
         self.global_threshold_ = check_threshold(state["global_threshold"],
                                                  "state.global_threshold")
-        self.fallback_labels_ = [check_int(j, "state.fallback_labels[]", 0)
-                                 for j in state["fallback_labels"]]
+        self.fallback_labels_ = [check_int(j, f"state.fallback_labels[{i}]", 0)
+                                 for i, j in enumerate(state["fallback_labels"])]
+
+    def _check_labels(self, n_labels: int) -> None:
+        super()._check_labels(n_labels)
+        if len(self.thresholds_) != n_labels:
+            raise ConfigError(f"`state.thresholds` holds {len(self.thresholds_)} thresholds; "
+                              f"expected one per label ({n_labels}).")
+        if any(j >= n_labels for j in self.fallback_labels_):
+            raise ConfigError(f"`state.fallback_labels` must be label indices below "
+                              f"{n_labels}; got {max(self.fallback_labels_)}.")
 
 
 class TopK(DecisionRule):
@@ -207,6 +229,11 @@ class TopK(DecisionRule):
 
     def _validate(self) -> None:
         check_int(self.k, "k", 1)
+
+    def _check_labels(self, n_labels: int) -> None:
+        if self.k > n_labels:
+            raise ConfigError(f"`k` must be at most the number of labels ({n_labels}); "
+                              f"got {self.k}.")
 
     def predict(self, proba: object) -> np.ndarray:
         self._validate()
@@ -239,6 +266,9 @@ class AtLeastOne(DecisionRule):
 
     def _validate(self) -> None:
         self._rule()._validate()
+
+    def _check_labels(self, n_labels: int) -> None:
+        self._rule()._check_labels(n_labels)
 
     def fit(self, Y_true: object, proba: object) -> AtLeastOne:
         self._rule().fit(Y_true, proba)
@@ -279,16 +309,29 @@ def make_rule(name: str, **params: Any) -> DecisionRule:
     return rule
 
 
-def rule_from_dict(d: Mapping[str, Any]) -> DecisionRule:
-    """Rebuild a rule from `DecisionRule.to_dict()` output, validating every value."""
-    if not isinstance(d, Mapping) or "rule" not in d:
-        raise ConfigError(f"a decision rule must be a mapping with a 'rule' key; got {d!r}")
+def rule_from_dict(d: Mapping[str, Any], *, n_labels: int | None = None) -> DecisionRule:
+    """Rebuild a rule from `DecisionRule.to_dict()` output (e.g. read from a file), validating
+    every value; with `n_labels`, also that its fitted state applies to that many labels (one
+    threshold per label, k at most the labels)."""
+    if not isinstance(d, Mapping) or not isinstance(d.get("rule"), str):
+        raise ConfigError("a decision rule must be a mapping with a 'rule' name; got "
+                          f"{repr(d)[:60]}")
     _only_keys(d, ("rule", "params", "state"), "the decision rule")
-    params = dict(d.get("params") or {})
+    params, state = d.get("params") or {}, d.get("state") or {}
+    for key, value in (("params", params), ("state", state)):
+        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+            raise ConfigError(f"the decision rule's `{key}` must be a mapping; got "
+                              f"{type(value).__name__}")
+    params = dict(params)
     if d["rule"] == AtLeastOne.name and "base" in params:
-        params["base"] = rule_from_dict(params["base"])
+        base = params["base"]
+        if isinstance(base, Mapping) and base.get("rule") == AtLeastOne.name:  # no nesting
+            raise ConfigError("`params.base` must be a decision rule other than at_least_one")
+        params["base"] = rule_from_dict(base)
     rule = make_rule(d["rule"], **params)
-    rule._set_state(d.get("state") or {})
+    rule._set_state(state)
+    if n_labels is not None:
+        rule._check_labels(n_labels)
     return rule
 
 

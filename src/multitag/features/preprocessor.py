@@ -17,12 +17,17 @@ import scipy.sparse as sp
 
 from multitag.data.dataset import Dataset
 from multitag.exceptions import ConfigError, DataFormatError, ModelFileError, NotFittedError
+from multitag.features.state import (
+    IMPUTES,
+    SCALES,
+    STATE_FORMAT,
+    STATE_VERSION,
+    check_state,
+    fit_text,
+    load_text,
+    text_state,
+)
 
-STATE_FORMAT = "multitag.preprocessor"
-STATE_VERSION = 1
-SCALES = ("auto", "standard", "maxabs", "tfidf", "none")
-IMPUTES = ("median", "mean", "none")
-_TEXT_PARAMS = ("lowercase", "ngram_range", "min_df", "max_df", "max_features", "sublinear_tf")
 Matrix = np.ndarray | sp.csr_matrix
 
 
@@ -60,7 +65,7 @@ class Preprocessor:
         self.notices_ = self._fill_notices(data)
         _fill_nan(X, self.fill_)
         self.center_, self.scale_ = self._fit_scale(X)
-        self.text_ = _fit_text(data.texts, self._text_params()) if data.texts is not None else None
+        self.text_ = fit_text(data.texts, self._text_params()) if data.texts is not None else None
         self.n_features_out_ = self.count_outputs()
         return self
 
@@ -206,9 +211,7 @@ class Preprocessor:
         }
         text = None
         if self.text_ is not None:
-            arrays["text_idf"] = np.asarray(self.text_.idf_, dtype=np.float64)
-            vocab = {str(k): int(v) for k, v in self.text_.vocabulary_.items()}
-            text = {"vocabulary": vocab, "params": _jsonable(self._text_params())}
+            text, arrays["text_idf"] = text_state(self.text_, self._text_params())
         state = {
             "format": STATE_FORMAT, "version": STATE_VERSION,
             "params": {"scale": self.scale, "impute": self.impute,
@@ -220,94 +223,31 @@ class Preprocessor:
 
     @classmethod
     def from_state(cls, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> Preprocessor:
-        """Rebuild a fitted Preprocessor from `to_state` output; bad input is a ModelFileError."""
-        _check_state(state, arrays)
-        params = dict(state["params"])
-        params["text_ngram_range"] = tuple(params.get("text_ngram_range", (1, 1)))
-        try:
-            self = cls(**params)
-        except TypeError as err:
-            raise ModelFileError(f"preprocessor state: bad params ({err})") from err
-        self.feature_names_in_ = [str(n) for n in state["feature_names"]]
-        self.sparse_input_ = bool(state["sparse_input"])
-        self.mode_ = str(state["mode"])
-        self.notices_ = [str(n) for n in state.get("notices", [])]
+        """Rebuild a fitted Preprocessor from `to_state` output. The state may come from an
+        untrusted file: every value is checked first (`features.state`) and only checked
+        values reach a constructor; a problem is a `ModelFileError` naming the field."""
+        params = check_state(state, arrays)
+        self = cls(**{**params, "text_ngram_range": tuple(params["text_ngram_range"])})
+        mode = self.resolve_mode(state["sparse_input"])
+        if state["mode"] != mode or (mode == "tfidf" and not state["sparse_input"]):
+            raise ModelFileError(f"preprocessor state: mode: {state['mode']!r} does not follow "
+                                 f"from params.scale {self.scale!r} on "
+                                 f"{'sparse' if state['sparse_input'] else 'dense'} input")
+        self.feature_names_in_ = list(state["feature_names"])
+        self.sparse_input_ = state["sparse_input"]
+        self.mode_ = mode
+        self.notices_ = list(state.get("notices", []))
         self.fill_, self.center_, self.scale_ = (
             arrays.get(k) for k in ("fill", "center", "scale")
         )
-        self.text_ = _load_text(state["text"], arrays) if state["text"] else None
+        self.text_ = (load_text(state["text"], arrays.get("text_idf"))
+                      if state["text"] is not None else None)
         self.n_features_out_ = self.count_outputs()
         return self
 
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
-
-
-def _check_state(state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise ModelFileError(f"not a preprocessor state; expected format {STATE_FORMAT!r}")
-    if state.get("version") != STATE_VERSION:
-        raise ModelFileError(
-            f"preprocessor state version {state.get('version')!r}; expected {STATE_VERSION}"
-        )
-    required = ("params", "feature_names", "sparse_input", "mode", "text")
-    missing = [k for k in required if k not in state]
-    if missing or state["mode"] not in SCALES:
-        raise ModelFileError(f"preprocessor state lacks {missing or 'a valid mode'}")
-    names, params = state["feature_names"], state["params"]
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise ModelFileError("preprocessor 'feature_names' must be a list of strings")
-    if not isinstance(params, dict):
-        raise ModelFileError("preprocessor 'params' must be a mapping")
-    d = len(names)
-    for key in ("fill", "center", "scale"):
-        if key in arrays and np.shape(arrays[key]) != (d,):
-            raise ModelFileError(
-                f"preprocessor array {key!r} has shape {np.shape(arrays[key])}; expected ({d},)"
-            )
-    missing = [k for k in _needed_arrays(state["mode"], params.get("impute"), d)
-               if k not in arrays]
-    if missing:
-        raise ModelFileError(f"preprocessor array(s) {', '.join(map(repr, missing))} missing "
-                             f"from the weights; mode {state['mode']!r} needs them")
-
-
-def _needed_arrays(mode: str, impute: object, d: int) -> list[str]:
-    """The arrays `fit` stores for this mode and imputation (none for zero columns)."""
-    if d == 0:
-        return []
-    needed = ["fill"] if impute != "none" else []
-    return needed + {"standard": ["center", "scale"], "maxabs": ["scale"],
-                     "tfidf": ["scale"]}.get(mode, [])
-
-
-def _fit_text(texts: list[str], params: dict[str, Any]) -> Any:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    vectorizer = TfidfVectorizer(dtype=np.float32, **params)
-    try:
-        vectorizer.fit(texts)
-    except ValueError as err:
-        raise DataFormatError(f"cannot build TF-IDF features from the text: {err}") from err
-    return vectorizer
-
-
-def _load_text(text: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    params = dict(text["params"])
-    params["ngram_range"] = tuple(params["ngram_range"])
-    vocab = {str(k): int(v) for k, v in text["vocabulary"].items()}
-    idf = arrays.get("text_idf")
-    if idf is None or len(idf) != len(vocab) or sorted(vocab.values()) != list(range(len(vocab))):
-        raise ModelFileError("preprocessor text state: vocabulary and idf do not agree")
-    params.pop("max_features", None)
-    params.pop("min_df", None)
-    params.pop("max_df", None)
-    vectorizer = TfidfVectorizer(dtype=np.float32, vocabulary=vocab, **params)
-    vectorizer.idf_ = idf
-    return vectorizer
 
 
 def safe_inverse(values: Any) -> np.ndarray:

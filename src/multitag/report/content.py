@@ -113,14 +113,18 @@ def _summary(inputs: ReportInputs) -> Section:
 
 
 def _rows(bundle: ModelBundle) -> str:
-    train_rows = bundle.training.get("n_train_rows")
-    return f" on {int(train_rows):,} rows." if train_rows else "."
+    train_rows = bundle.training.get("n_train_rows")  # informational: any JSON value
+    return f" on {train_rows:,} rows." if _count(train_rows) else "."
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _epochs(bundle: ModelBundle) -> str:
     """"12 epoch(s) of at most 100", or each network's count for an ensemble."""
     epochs = bundle.training.get("epochs")
-    most = f" of at most {epochs}" if epochs else ""
+    most = f" of at most {epochs}" if _count(epochs) else ""
     lengths = [len(h) for h in bundle.member_histories if isinstance(h, list)]
     if len(lengths) > 1:
         return f"{', '.join(map(str, lengths))} epochs{most} (one count per network)"

@@ -58,12 +58,13 @@ class Document:
 # Markdown
 
 _MD_SPECIAL = re.compile(r"([\\`*|<>\[\]#])")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # a line break would end a table row
 
 
 def md_escape(text: str) -> str:
     """Text safe inside Markdown prose and table cells (underscores only escaped at the ends,
     where they could open emphasis; GitHub Markdown leaves intraword `_` alone)."""
-    escaped = _MD_SPECIAL.sub(r"\\\1", text)
+    escaped = _MD_SPECIAL.sub(r"\\\1", _CONTROL.sub(" ", text))
     return re.sub(r"(^_|_$)", r"\\_", escaped)
 
 

@@ -5,10 +5,14 @@ A checkpoint is a directory `seed-S/epoch-NNNNNN/` (S: the network's seed) holdi
   so far (`best.`) and the RNG states as uint8 tensors (`rng.shuffle`, `rng.torch`);
 - `checkpoint.json`: epoch, best loss, early-stopping counter, learning rate (inside the optimizer
   state), history, elapsed seconds, the training configuration, the caller's run description
-  (e.g. the CLI's options), a fingerprint of the training data and the SHA-256 of the tensor file.
+  (e.g. the CLI's options), a fingerprint of the training data, the SHA-256 of the tensor file
+  and `sha256`, the SHA-256 of the canonical JSON of all the rest: both files are covered.
 
 Each is built in a hidden temporary directory and renamed into place; the two newest are kept,
 so a damaged newest checkpoint (SHA-256 or structure mismatch) falls back to the one before.
+checkpoint.json is data: read within bounds, every field checked for type and range (`META`),
+and the tensors against the network's before anything is restored; a problem is one
+`CheckpointError` line.
 Files are not fsync'd, like `multitag.fileio` (that cost ~25 ms per checkpoint here): a killed
 process loses nothing, and after an OS crash a checkpoint the disk never received fails its
 SHA-256 check instead of being used. Restoring a checkpoint at an epoch boundary continues the
@@ -17,12 +21,6 @@ run bit-for-bit on CPU with the same thread count.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import re
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,34 +28,29 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as load_tensors
-from safetensors.torch import save as save_tensors
 
 from multitag.data.dataset import data_fingerprint
 from multitag.exceptions import CheckpointError, TrainingInterrupted
 from multitag.fileio import plain_json
+from multitag.training.checkpoint_files import (
+    FORMAT,
+    META_FILE,
+    STATE_FILE,
+    VERSION,
+    Snapshot,
+    flatten,
+    list_checkpoints,
+    one_line,
+    prune,
+    read_checkpoint,
+    unflatten,
+    write_checkpoint,
+)
 from multitag.training.trainer import Callback, Trainer, TrainState
 
-FORMAT = "multitag-checkpoint"
-VERSION = 1
-STATE_FILE = "state.safetensors"
-META_FILE = "checkpoint.json"
-_NAME = re.compile(r"^epoch-(\d{6})$")
-
-
-@dataclass
-class Snapshot:
-    """A checkpoint read back from disk and verified."""
-
-    path: Path
-    meta: dict[str, Any]
-    tensors: dict[str, torch.Tensor]
-
-    @property
-    def epoch(self) -> int:
-        return int(self.meta["epoch"])
-
+__all__ = ["META_FILE", "STATE_FILE", "Checkpointer", "Snapshot", "capture", "check_run_info",
+           "check_same_run", "describe_run", "list_checkpoints", "read_checkpoint", "restore",
+           "write_checkpoint"]
 
 @dataclass
 class Checkpointer(Callback):
@@ -181,19 +174,10 @@ class Checkpointer(Callback):
         return sorted(d for d in self.directory.glob("seed-*") if d.is_dir())
 
 
-def list_checkpoints(directory: str | Path) -> list[Path]:
-    """Checkpoint directories in `directory`, newest first."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        return []
-    found = [p for p in directory.iterdir() if _NAME.match(p.name) and p.is_dir()]
-    return sorted(found, key=lambda p: p.name, reverse=True)
-
-
 def capture(state: TrainState) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The loop state as tensors (safetensors) and JSON."""
     tensors = {f"module.{k}": v for k, v in state.module.state_dict().items()}
-    optimizer = _flatten(state.optimizer.state_dict(), "optim", tensors)
+    optimizer = flatten(state.optimizer.state_dict(), "optim", tensors)
     if state.best_state is not None:
         tensors.update({f"best.{k}": v for k, v in state.best_state.items()})
     tensors["rng.shuffle"] = state.generator.get_state()
@@ -211,16 +195,23 @@ def capture(state: TrainState) -> tuple[dict[str, torch.Tensor], dict[str, Any]]
 
 
 def restore(state: TrainState, snapshot: Snapshot) -> None:
-    """Put a verified snapshot back into the loop state, in place."""
+    """Put a verified snapshot back into the loop state, in place, once every tensor and the
+    optimizer state are known to fit this network (names, shapes, dtypes, structure)."""
     tensors, meta = snapshot.tensors, snapshot.meta
     try:
-        state.module.load_state_dict(_prefixed(tensors, "module."))
-        state.optimizer.load_state_dict(_unflatten(meta["optimizer"], tensors))
-        state.best_state = _prefixed(tensors, "best.") if meta["has_best_state"] else None
+        weights = state.module.state_dict()
+        module = _matching(tensors, "module.", weights)
+        best = _matching(tensors, "best.", weights) if meta["has_best_state"] else None
+        optimizer = unflatten(meta["optimizer"], tensors)
+        _fits(optimizer, state.optimizer.state_dict(), "optimizer")
+        state.module.load_state_dict(module)
+        state.optimizer.load_state_dict(optimizer)
+        state.best_state = best
         state.generator.set_state(tensors["rng.shuffle"])
         torch.set_rng_state(tensors["rng.torch"])
     except (KeyError, RuntimeError, TypeError, ValueError) as err:
-        raise CheckpointError(f"{snapshot.path}: does not fit this network: {err}") from err
+        raise CheckpointError(f"{snapshot.path}: does not fit this network "
+                              f"({one_line(err)})") from err
     state.epoch = snapshot.epoch
     state.best_loss = np.inf if meta["best_loss"] is None else float(meta["best_loss"])
     state.waited, state.elapsed = int(meta["waited"]), float(meta["elapsed_seconds"])
@@ -261,7 +252,8 @@ def _compare(snapshot: Snapshot, key: str, what: str, new: dict[str, Any]) -> No
     old = snapshot.meta.get(key) or {}
     changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
     if changed:
-        detail = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:4])
+        detail = ", ".join(f"{k}: {one_line(old.get(k))} -> {one_line(new.get(k))}"
+                           for k in changed[:4])
         raise CheckpointError(
             f"{snapshot.path.parent}: cannot resume: the {what} differ from the checkpoint's "
             f"({detail}); rerun with the original options, or remove that directory to start "
@@ -280,88 +272,38 @@ def _fingerprint(state: TrainState) -> dict[str, Any]:
     return parts
 
 
-# -- files -----------------------------------------------------------------------------------
-def write_checkpoint(directory: Path, name: str, tensors: dict[str, torch.Tensor],
-                     meta: dict[str, Any]) -> Path:
-    """Build `directory/name` in a hidden temporary directory and rename it into place."""
-    directory.mkdir(parents=True, exist_ok=True)
-    payload = save_tensors(tensors, metadata={"format": FORMAT})
-    meta = {**meta, "state_sha256": hashlib.sha256(payload).hexdigest()}
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=directory))
-    target = directory / name
-    try:
-        _write(staging / STATE_FILE, payload)
-        _write(staging / META_FILE,
-                      (json.dumps(meta, indent=1, allow_nan=False) + "\n").encode("utf-8"))
-        if target.exists():  # a damaged checkpoint of this epoch from before a fallback
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return target
+def _matching(tensors: dict[str, torch.Tensor], prefix: str,
+              expected: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The `prefix` tensors, when their names, shapes and dtypes are those of `expected`."""
+    found = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    if set(found) != set(expected) or any(
+            found[k].shape != v.shape or found[k].dtype != v.dtype for k, v in expected.items()):
+        raise ValueError(f"the {prefix[:-1]!r} tensors differ from the network's")
+    return found
 
 
-def read_checkpoint(path: Path) -> Snapshot:
-    """Read and verify one checkpoint directory (a `CheckpointError` says what is wrong)."""
-    try:
-        meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
-        payload = (path / STATE_FILE).read_bytes()
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{path}: checkpoint is unreadable or damaged ({err})") from err
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path / META_FILE}: not a multitag checkpoint")
-    if meta.get("version") != VERSION:
-        raise CheckpointError(f"{path / META_FILE}: checkpoint version {meta.get('version')!r}"
-                              f" is not supported (this multitag reads version {VERSION})")
-    if hashlib.sha256(payload).hexdigest() != meta.get("state_sha256"):
-        raise CheckpointError(f"{path / STATE_FILE}: damaged (its SHA-256 does not match "
-                              "checkpoint.json; truncated or modified)")
-    try:
-        tensors = load_tensors(payload)
-    except (SafetensorError, ValueError) as err:
-        raise CheckpointError(f"{path / STATE_FILE}: damaged ({err})") from err
-    return Snapshot(path=path, meta=meta, tensors=tensors)
-
-
-def prune(directory: Path, keep: int) -> None:
-    """Remove all but the newest `keep` checkpoints and leftovers of interrupted writes."""
-    for old in list_checkpoints(directory)[keep:]:
-        shutil.rmtree(old, ignore_errors=True)
-    for leftover in directory.glob(".epoch-*"):
-        shutil.rmtree(leftover, ignore_errors=True)
-
-
-def _write(path: Path, data: bytes) -> None:
-    with open(path, "wb") as handle:
-        handle.write(data)
-
-
-# -- nested optimizer state <-> JSON + named tensors ----------------------------------------
-def _flatten(value: Any, name: str, tensors: dict[str, torch.Tensor]) -> Any:
-    """Replace every tensor in a nested dict/list by a reference to a named tensor."""
-    if isinstance(value, torch.Tensor):
-        tensors[name] = value
-        return {"tensor": name}
-    if isinstance(value, dict):
-        return {"dict": [[k, _flatten(v, f"{name}.{k}", tensors)] for k, v in value.items()]}
-    if isinstance(value, list | tuple):
-        return {"list": [_flatten(v, f"{name}.{i}", tensors) for i, v in enumerate(value)]}
-    return {"value": value}
-
-
-def _unflatten(node: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Any:
-    if "tensor" in node:
-        return tensors[node["tensor"]]
-    if "dict" in node:
-        return {k: _unflatten(v, tensors) for k, v in node["dict"]}
-    if "list" in node:
-        return [_unflatten(v, tensors) for v in node["list"]]
-    return node["value"]
-
-
-def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+def _fits(saved: Any, current: Any, where: str) -> None:
+    """`saved` (an optimizer state read back) has the structure of this optimizer's `current`
+    one: the same keys, list lengths, tensor shapes and dtypes, a number for a number (an empty
+    dict in `current` is state the optimizer creates on its first step: anything fits)."""
+    if isinstance(current, torch.Tensor):
+        ok = isinstance(saved, torch.Tensor) and saved.shape == current.shape \
+            and saved.dtype == current.dtype
+    elif isinstance(current, dict):
+        ok = isinstance(saved, dict) and (not current or set(saved) == set(current))
+    elif isinstance(current, list | tuple):
+        ok = isinstance(saved, list) and len(saved) == len(current)
+    else:
+        numbers = all(type(v) in (int, float) for v in (saved, current))
+        ok = numbers or type(saved) is type(current)
+    if not ok:
+        raise ValueError(f"{where} differs from this optimizer's state")
+    if isinstance(current, dict) and current:
+        for key, value in current.items():
+            _fits(saved[key], value, f"{where}.{key}")
+    elif isinstance(current, list | tuple):
+        for i, (mine, theirs) in enumerate(zip(saved, current)):
+            _fits(mine, theirs, f"{where}[{i}]")
 
 
 def _shared_event() -> Any:
