@@ -227,6 +227,26 @@ def test_an_edited_learning_rate_is_refused_as_tampered_and_falls_back(tmp_path:
     assert _same_weights(reference, resumed)
 
 
+@pytest.mark.parametrize("schedule", ["constant", "cosine", "plateau"])
+def test_a_re_signed_learning_rate_the_options_cannot_give_is_refused(
+        tmp_path: Path, schedule: str) -> None:
+    """Whoever edits checkpoint.json can recompute its digest; the learning rate is still
+    checked against what --learning-rate and --lr-schedule give at that epoch."""
+    reference, _ = _fit(lr_schedule=schedule)
+    with pytest.raises(_Crash):
+        _fit([Checkpointer(tmp_path), _CrashAfter(4)], lr_schedule=schedule)
+    checkpointer = Checkpointer(tmp_path, resume=True)
+    resumed, _ = _fit([checkpointer], lr_schedule=schedule)  # the untouched one resumes
+    assert checkpointer.resumed_from == 4 and _same_weights(reference, resumed)
+    with pytest.raises(_Crash):
+        _fit([Checkpointer(tmp_path / "again"), _CrashAfter(4)], lr_schedule=schedule)
+    network = tmp_path / "again" / "seed-1"
+    for name in ("epoch-000004", "epoch-000003"):
+        _edit(network / name, lambda m: _set_lr(m, 0.5), resign=True)
+    with pytest.raises(CheckpointError, match=r"learning rate 0\.5 is not one --learning-rate"):
+        _fit([Checkpointer(tmp_path / "again", resume=True)], lr_schedule=schedule)
+
+
 def test_an_edited_epoch_in_every_checkpoint_is_one_error(tmp_path: Path) -> None:
     network = _crashed(tmp_path)
     for name in ("epoch-000002", "epoch-000001"):

@@ -269,3 +269,18 @@ def test_fuzz_mutated_valid_files(seed: Path, edits: list[tuple[str, float, str]
         path = copy_with_xml(seed, Path(tmp))
         path.write_text(text)
         _load_or_format_error(path)
+
+
+def test_meka_header_beats_an_unrelated_lone_xml_but_a_lone_xml_still_serves(
+        tmp_path: Path) -> None:
+    """The only XML of a folder is a guess; `-C n` in the file's own header is its word."""
+    from multitag.data import load
+
+    body = "@attribute a {0,1}\n@attribute b {0,1}\n@attribute x numeric\n@data\n1,0,0.5\n0,1,1.5\n"
+    (tmp_path / "other.xml").write_text('<labels><label name="b"/></labels>')
+    meka = tmp_path / "meka.arff"
+    meka.write_text("@relation 'm: -C 2'\n" + body)
+    assert load(meka).label_names == ["a", "b"]
+    plain = tmp_path / "plain.arff"
+    plain.write_text("@relation plain\n" + body)
+    assert load(plain).label_names == ["b"]

@@ -426,3 +426,29 @@ def test_a_network_too_large_for_memory_is_refused_before_torch_allocates(
     assert len(err.splitlines()) == 1
     assert "3,000,000 inputs" in err and "over the memory budget of 1.0 GiB" in err
     assert not (tmp_path / "m").exists()
+
+
+def test_a_file_whose_only_feature_is_dropped_is_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """One nominal attribute with a distinct value on nearly every row (an identifier) and the
+    labels: no feature is left, which is said in one line, not a traceback or a broken model."""
+    rng = np.random.default_rng(0)
+    values = [f"v{i}" for i in range(1000)]
+    rows = [f"{rng.integers(2)},{rng.integers(2)},{values[rng.integers(1000)]}"
+            for _ in range(200)]
+    path = tmp_path / "ids.arff"
+    path.write_text("@relation 'ids: -C 2'\n@attribute y1 {0,1}\n@attribute y2 {0,1}\n"
+                    f"@attribute f {{{','.join(values)}}}\n@data\n" + "\n".join(rows) + "\n")
+    with pytest.raises(SystemExit) as done:
+        main(["train", str(path), "--out", str(tmp_path / "m"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert done.value.code == 2 and len(err.splitlines()) == 1, err
+    assert f"{path}: no feature left to learn from" in err and "identifier-like" in err
+    assert not (tmp_path / "m").exists()
+
+
+def test_the_data_fingerprint_takes_empty_blocks() -> None:
+    from multitag.data.dataset import data_fingerprint
+
+    empty = data_fingerprint(np.zeros((5, 0)), np.zeros((5, 2)), [], ["a", "b"])
+    assert empty != data_fingerprint(np.zeros((4, 0)), np.zeros((4, 2)), [], ["a", "b"])

@@ -14,7 +14,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from multitag.data.dataset import Dataset
-from multitag.data.limits import CHUNK_BYTES, LINE_COST, LINE_SHARE, line_limit, size_text
+from multitag.data.limits import (
+    CHUNK_BYTES,
+    LINE_COST,
+    LINE_PARSE_COST,
+    LINE_SHARE,
+    line_limit,
+    size_text,
+)
 from multitag.data.reading import open_binary
 from multitag.exceptions import DataFormatError
 
@@ -172,8 +179,9 @@ def line_blocks(handle: Any, path: Path, offset: int = 0, line: int = 1,
         if waiting + (data.find(b"\n") + 1 or len(data)) > limit:
             raise DataFormatError(
                 f"the line is longer than {size_text(limit)}; expected the lines of a data "
-                f"file (at most a {LINE_SHARE}th of the memory budget: see "
-                "MULTITAG_MEMORY_LIMIT)", path=path, line=line)
+                f"file (parsing a line holds about {LINE_PARSE_COST} times its bytes, at most a "
+                f"{LINE_SHARE}th of the memory budget: see MULTITAG_MEMORY_LIMIT)", path=path,
+                line=line)
         if not cut:
             pending.append(data)
             waiting += len(data)

@@ -199,7 +199,7 @@ def _digest(parts: list[object]) -> str:
         if isinstance(part, np.ndarray):
             array = np.ascontiguousarray(part)
             digest.update(f"{array.dtype}{array.shape}".encode())
-            digest.update(memoryview(array).cast("B"))
+            digest.update(memoryview(array.reshape(-1)).cast("B"))  # also a (n, 0) block
         else:
             digest.update(str(part).encode("utf-8", "surrogatepass") + b"\x1f")
     return digest.hexdigest()

@@ -9,14 +9,15 @@ stream, a JSON line), a reader refuses, before allocating, a result that would n
   `MULTITAG_MEMORY_LIMIT` (bytes, or with a unit: `512M`, `16G`) replaces it.
 - the file's size: n bytes of input (a compressed file's decompressed size once read) may give
   arrays of at most max(256 MiB, 100 x n) bytes, and a .gz/.bz2/.xz file may decompress to at
-  most max(32 MiB, 100 x its size). A Parquet file, compressed columns, counts as 100 x its
-  size of input. `MULTITAG_MAX_EXPANSION` sets the ratio (100); 0 lifts the file-size bounds,
-  leaving the memory budget.
+  most max(32 MiB, 100 x its size). A Parquet file counts as its size on disk like any other
+  (a 1 MB file of 200 million constant rows is a bomb, not data). `MULTITAG_MAX_EXPANSION`
+  sets the ratio (100); 0 lifts the file-size bounds, leaving the memory budget.
 
 Sizes count what the result takes: 8 bytes a float64 cell, 4+4 a CSR value, 64 bytes a column
 name, 4 KiB a column of a pandas table. Text read whole must fit a quarter of the budget
 (parsing holds a few copies of it); text read in chunks comes in chunks of at most
-`CHUNK_BYTES` and lines of at most a 16th of the budget. A JSON line may nest
+`CHUNK_BYTES` and lines whose parsing (about 20 x their bytes) takes at most a 16th of the
+budget. A JSON line may nest
 `MAX_JSON_DEPTH` levels; a JSON lines file may have `MAX_JSON_KEYS` distinct keys.
 `reading_errors(path)`, around every reader (`load`, `ChunkedFile`), is the last line of
 defence: MemoryError, RecursionError and OverflowError become a one-line `DataFormatError`.
@@ -41,7 +42,8 @@ EXPANSION_FLOOR = 256 * 2**20  # arrays any file may give
 DECOMPRESSION_FLOOR = 32 * 2**20  # text any compressed file may give
 FALLBACK_BUDGET = 4 * 2**30
 WHOLE_TEXT_SHARE = 4  # text read whole: at most budget / 4
-LINE_SHARE = 16  # one line of a file read in chunks: at most budget / 16
+LINE_SHARE = 16  # parsing one line of a file read in chunks: at most budget / 16
+LINE_PARSE_COST = 20  # parsing a line holds about 20x its bytes (a 50 MB svmlight line: 1 GB)
 CHUNK_BYTES = 32 * 2**20  # text of one chunk (a line also counts LINE_COST)
 LINE_COST = 64  # a line held in a chunk costs this much beyond its bytes
 NAME_BYTES = 64  # a column name and its slot in the list of names
@@ -163,23 +165,11 @@ def _key(path: Path) -> tuple[str, int, int] | None:
 
 
 def source_size(path: Path) -> int:
-    """The size of `path` as a reader sees it: on disk, or decompressed as far as read; a
-    Parquet file (compressed columns) stands for as much as a compressed text file may
-    decompress to, `MULTITAG_MAX_EXPANSION` times its size."""
+    """The size of `path` as a reader sees it: on disk, or decompressed as far as read."""
     key = _key(path)
     if key is None:
         return 0
-    if _is_parquet(path):
-        return max(max_expansion(), 1) * key[1]
     return max(key[1], _seen.get(key, 0))
-
-
-def _is_parquet(path: Path) -> bool:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(4) == b"PAR1"
-    except OSError:
-        return False
 
 
 def result_allowance(path: Path | None, source_bytes: int | None = None) -> tuple[int, str]:
@@ -193,11 +183,7 @@ def result_allowance(path: Path | None, source_bytes: int | None = None) -> tupl
     by_size = max(EXPANSION_FLOOR, ratio * n)
     if by_size >= budget:
         return budget, _budget_text()
-    if source_bytes is None and _is_parquet(path):
-        subject, times = f"a Parquet file of {size_text(n // ratio)}", f"{ratio} x {ratio}"
-    else:
-        subject, times = f"{size_text(n)} of input", f"{ratio}"
-    return by_size, (f"what {subject} may give ({times} x its size, at least "
+    return by_size, (f"what {size_text(n)} of input may give ({ratio} x its size, at least "
                      f"{size_text(EXPANSION_FLOOR)}; set {MAX_EXPANSION_ENV} to raise the "
                      "ratio, 0 to lift it)")
 
@@ -264,8 +250,9 @@ def whole_text_limit() -> int:
 
 
 def line_limit() -> int:
-    """The longest line a chunked reader takes (a 16th of the budget, at least 1 MiB)."""
-    return max(memory_budget() // LINE_SHARE, 2**20)
+    """The longest line a chunked reader takes: one whose parsing holds at most a 16th of the
+    budget (at least 1 MiB; 36 MB with 11 GB of budget)."""
+    return max(memory_budget() // (LINE_SHARE * LINE_PARSE_COST), 2**20)
 
 
 def read_line(handle: BinaryIO, path: Path, line: int, limit: int | None = None) -> bytes:

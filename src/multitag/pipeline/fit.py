@@ -87,6 +87,12 @@ def train(data: Dataset | ChunkedFile, options: TrainOptions, *, distributed: bo
     notices = _Notices(notify)
     started = time.perf_counter()
     prepared = _prepare(data, options, mode, callbacks)
+    if prepared.shape.n_features == 0:
+        from multitag.exceptions import DataFormatError
+
+        raise DataFormatError("no feature left to learn from: every column is a label or was "
+                              "left out (" + "; ".join(prepared.notices or ["no columns"])
+                              + ")")
     resolved = resolve(options, prepared.shape, mode)
     check_network_fits(resolved.options, prepared.shape)
     options = resolved.options.with_label_names(prepared.label_names)

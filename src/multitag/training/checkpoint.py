@@ -21,6 +21,7 @@ run bit-for-bit on CPU with the same thread count.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +47,7 @@ from multitag.training.checkpoint_files import (
     unflatten,
     write_checkpoint,
 )
-from multitag.training.trainer import Callback, Trainer, TrainState
+from multitag.training.trainer import Callback, Trainer, TrainState, next_learning_rate
 
 __all__ = ["META_FILE", "STATE_FILE", "Checkpointer", "Snapshot", "capture", "check_run_info",
            "check_same_run", "describe_run", "list_checkpoints", "read_checkpoint", "restore",
@@ -120,6 +121,7 @@ class Checkpointer(Callback):
             snapshot = self.latest(self.network)
             check_same_run(snapshot, self._run)
             restore(state, snapshot)
+            check_learning_rate(trainer.config, snapshot, learning_rate(state.optimizer))
             self.resumed_from = self.last_epoch = snapshot.epoch
         elif self.resume and not self.exists():
             raise CheckpointError(f"{self.directory}: no checkpoint to resume from")
@@ -218,6 +220,34 @@ def restore(state: TrainState, snapshot: Snapshot) -> None:
     state.result.history = list(meta["history"])
     state.result.best_epoch = int(meta["best_epoch"])
     state.result.stopped_early = bool(meta["stopped_early"])
+
+
+def learning_rate(optimizer: Any) -> float:
+    """The learning rate an optimizer (ours, or torch's fallback inside it) will use next."""
+    saved = optimizer.state_dict()
+    if "torch_optimizer" in saved:
+        return float(saved["torch_optimizer"]["param_groups"][0]["lr"])
+    return float(saved["lr"])
+
+
+def check_learning_rate(cfg: Any, snapshot: Snapshot, lr: float) -> None:
+    """Refuse a checkpoint whose learning rate the run's options cannot have produced by its
+    epoch (the options must match the command's, so an edited rate would go unnoticed
+    otherwise): the start rate (constant), the cosine value at that epoch, or the start rate
+    divided by a power of 5 down to its floor (plateau)."""
+    start = float(cfg.learning_rate)
+    if cfg.lr_schedule == "cosine":
+        allowed = [next_learning_rate(cfg, snapshot.epoch, start, True, 0)]
+    elif cfg.lr_schedule == "plateau":
+        allowed = [max(start / 5.0 ** k, start * 1e-3) for k in range(6)]
+    else:
+        allowed = [start]
+    if not any(math.isclose(lr, a, rel_tol=1e-9) for a in allowed):
+        raise CheckpointError(f"{snapshot.path}: the optimizer's learning rate {lr!r} is not "
+                              f"one --learning-rate {start:g} with --lr-schedule "
+                              f"{cfg.lr_schedule} gives at epoch {snapshot.epoch}; the "
+                              "checkpoint was edited; remove the checkpoint directory to start "
+                              "over")
 
 
 def describe_run(trainer: Trainer, state: TrainState, run_info: dict[str, Any]) -> dict[str, Any]:

@@ -18,8 +18,9 @@ _MEKA_C = re.compile(r"(?:^|\s|:)-C\s+(-?\d+)")
 _MEKA_SPLIT = re.compile(r"(?:^|\s|:)-split-(number|percentage)(?:\s+(\S+))?")
 
 
-def find_labels_xml(arff_path: Path) -> Path | None:
-    """The Mulan XML beside `arff_path`: same stem (split words stripped), else the only .xml."""
+def find_labels_xml(arff_path: Path, *, lone: bool = True) -> Path | None:
+    """The Mulan XML beside `arff_path`: same stem (split words stripped), else (`lone`) the
+    only .xml in its folder."""
     stem = base_name(arff_path)
     candidates = [stem]
     while _SPLIT_WORDS.search(stem):
@@ -29,6 +30,8 @@ def find_labels_xml(arff_path: Path) -> Path | None:
         path = arff_path.with_name(candidate + ".xml")
         if path.is_file():
             return path
+    if not lone:
+        return None
     xmls = sorted(arff_path.parent.glob("*.xml"))
     return xmls[0] if len(xmls) == 1 else None
 

@@ -1,7 +1,8 @@
 """Mulan and MEKA ARFF files -> `Dataset`.
 
 Labels are the attributes named by `--labels-xml`, `--label-columns`/`--label-prefix`, the
-Mulan XML found beside the file, or MEKA's `-C n` in `@relation` (in that order); a multi-valued
+Mulan XML named like the file, MEKA's `-C n` in `@relation`, or the only XML file in the
+file's folder (in that order); a multi-valued
 nominal label (MEKA multi-target) becomes a label per value (`multitag.data.arff.targets`).
 Features are encoded by `multitag.data.arff.encode` (nominal one-hot, two-valued nominals one
 0/1 column, identifiers, string and date attributes and `--drop-columns` left out with a
@@ -179,12 +180,15 @@ def label_indices(header: Header, path: Path, options: ReaderOptions) -> tuple[l
             header.attributes, options.label_columns, options.label_prefix, path
         )
         return idx, "the label options"
+    xml = find_labels_xml(path, lone=False)  # named like the file: it is this file's
+    if xml is not None:
+        return labels_from_xml(xml, header, path), xml.name
+    meka = labels_from_meka(header, path)  # the file's own word beats an unrelated XML
+    if meka is not None:
+        return meka, "-C in @relation"
     xml = find_labels_xml(path)
     if xml is not None:
         return labels_from_xml(xml, header, path), xml.name
-    meka = labels_from_meka(header, path)
-    if meka is not None:
-        return meka, "-C in @relation"
     raise DataFormatError(
         "cannot tell which attributes are labels; expected a Mulan XML file beside it, "
         "'-C n' in @relation (MEKA), or --labels-xml / --label-columns / --label-prefix",

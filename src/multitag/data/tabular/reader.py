@@ -120,15 +120,15 @@ def parquet_file(path: Path) -> Any:
 
 def check_parquet_size(file: Any, batch_rows: int | None, path: Path) -> None:
     """From the footer, before reading: the rows (all, or a batch of `batch_rows`) times the
-    columns, 8 bytes a cell as pandas holds them, and the data's uncompressed size (all of it,
-    or its largest row group) must fit."""
+    columns, 8 bytes a cell twice (the Arrow table and the pandas frame made from it), and
+    the data's uncompressed size (all of it, or its largest row group) must fit."""
     meta = file.metadata
     groups = [meta.row_group(i) for i in range(meta.num_row_groups)]
     sizes = [max(int(g.total_byte_size), 0) for g in groups] or [0]
     rows = meta.num_rows if batch_rows is None else min(batch_rows, meta.num_rows)
     data = sum(sizes) if batch_rows is None else max(sizes)
     what = "the table" if batch_rows is None else "a chunk"
-    check_fits(max(table_bytes(rows, meta.num_columns), data),
+    check_fits(max(2 * table_bytes(rows, meta.num_columns), data),
                f"{what} of {rows:,} rows and {meta.num_columns:,} columns (from the file's "
                f"metadata: {meta.num_rows:,} rows, {size_text(sum(sizes))} uncompressed)", path)
 
