@@ -151,6 +151,14 @@ def _stalled_upload(port: int) -> socket.socket:
     return raw
 
 
+def _read_until_closed(raw: socket.socket) -> bytes:
+    """Everything the server sends until it closes (headers and body may arrive apart)."""
+    chunks = []
+    while chunk := raw.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 @pytest.mark.slow
 def test_sigterm_mid_request_stops_the_server_with_exit_0(model_dir) -> None:
     """The real command in a process: a request stalls in its body (the read timeout is
@@ -172,7 +180,7 @@ def test_sigterm_mid_request_stops_the_server_with_exit_0(model_dir) -> None:
         time.sleep(0.3)
         start = time.monotonic()
         server.send_signal(signal.SIGTERM)
-        answer = raw.recv(65536)
+        answer = _read_until_closed(raw)
         code = server.wait(timeout=15)
         seconds = time.monotonic() - start
         raw.close()
