@@ -32,6 +32,7 @@ from _common import BENCH_DIR, REPO_DIR, machine_line, md_table, run_timed, tail
 DATA = REPO_DIR.parent / "shared" / "data" / "mulan"
 VENV = BENCH_DIR / ".venv-xmc"
 PACKAGES = {"omikuji": "omikuji", "napkinxc": "napkinxc"}
+FIT_RATIO_TARGETS = {"bibtex": 3.0, "delicious": 2.0}  # issue 17: defaults' fit x Omikuji's
 MULTITAG_RUNS = {"multitag (defaults)": {},
                  "multitag (--ensemble 1)": {"ensemble": 1},
                  "multitag (hidden 1024, dropout 0.5)": {"hidden": (1024,), "dropout": 0.5}}
@@ -101,6 +102,22 @@ def run_multitag(train: Any, test: Any, extra: dict[str, Any]) -> dict[str, Any]
             "epochs": outcome.best_epoch}
 
 
+def verdict(name: str, results: dict[str, dict[str, Any]]) -> str:
+    """Issue 17's two checks for the defaults: fit time against Omikuji's, P@k above both."""
+    ours = results["multitag (defaults)"]
+    libraries = {lib: r for lib, r in results.items() if lib in PACKAGES and "p" in r}
+    if "omikuji" not in libraries:
+        return "\nOmikuji did not run: no verdict."
+    ratio = ours["fit_seconds"] / libraries["omikuji"]["fit_seconds"]
+    target = FIT_RATIO_TARGETS.get(name)
+    fit = (f"defaults' fit time {ratio:.1f}x Omikuji's"
+           + (f" (target at most {target:.0f}x: {'met' if ratio <= target else 'NOT met'})"
+              if target else ""))
+    above = all(ours["p"][k] > r["p"][k] for r in libraries.values() for k in (1, 3, 5))
+    return (f"\n{fit}; precision@1/3/5 above {' and '.join(libraries)}: "
+            f"{'yes' if above else 'NO'}.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="bibtex,delicious")
@@ -135,6 +152,7 @@ def main() -> None:
               f"{train.n_features:,} features, {train.n_labels:,} labels")
         print(md_table(["model", "P@1", "P@3", "P@5", "fit s", "fit x omikuji", "predict s"],
                        rows))
+        print(verdict(name, results), flush=True)
         print(flush=True)
 
 
