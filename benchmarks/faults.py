@@ -1028,12 +1028,14 @@ def _guess_digest(data: dict) -> str:
 
 
 def _checkpoint_reason(m: Measured) -> tuple[str, bool]:
-    """Why a checkpoint was refused (the first reason given), or that it was used."""
-    if "resuming after epoch" in m.stderr:
-        return "**the edited checkpoint was used**", False
+    """Why a checkpoint was refused (the first reason given), or that it was used: a resume that
+    finishes (exit 0) trained on from the edited checkpoint. The resume is announced before the
+    networks start, and some checks (the learning rate at that epoch) run as they start."""
     found = re.search(r"epoch-\d{6}(?:/checkpoint\.json)?: ([^;]*)", m.stderr)
     reason = found.group(1) if found else ""
-    return (f"refused: {reason[:70]}" if reason else ""), True
+    if m.code == 0 or not reason:
+        return "**the edited checkpoint was used**", False
+    return f"refused: {reason[:70]}", True
 
 
 def _is_number(text: str) -> bool:

@@ -24,9 +24,9 @@ from multitag.data.dataset import Dataset
 from multitag.data.encoding import FeatureEncoding
 from multitag.data.reading import base_name, label_matrix, open_binary
 from multitag.data.svmlight.bulk import (
-    ALLOWED,
     BulkRows,
     NotPlain,
+    is_plain,
     normalise_block,
     parse_block,
     sorted_within_rows,
@@ -214,7 +214,7 @@ def parse_rows(rows: list[bytes], lines: np.ndarray, path: object) -> BulkRows:
 
 
 def _bulk(block: bytes) -> BulkRows:
-    if not ALLOWED[np.frombuffer(block, dtype=np.uint8)].all():
+    if not is_plain(block):
         raise NotPlain
     part = parse_block(normalise_block(block))
     if not sorted_within_rows(part.indices, part.row_counts):
