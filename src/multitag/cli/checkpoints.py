@@ -31,7 +31,11 @@ def prepare(out: Path, options: Any, resume: bool, every: int,
     """Check `out` before any data is read and return the training's `Checkpointer`."""
     from multitag.bundle.directory import CHECKPOINT_DIR, MODEL_JSON, WEIGHTS
     from multitag.fileio import check_replaceable
-    from multitag.training.checkpoint import Checkpointer, check_run_info
+    from multitag.training.checkpoint import (
+        Checkpointer,
+        check_run_info,
+        check_stored_learning_rate,
+    )
 
     if every < 0 or (minutes is not None and minutes <= 0):
         raise CheckpointError("`--checkpoint-every` must be >= 0 (0: never) and "
@@ -50,6 +54,8 @@ def prepare(out: Path, options: Any, resume: bool, every: int,
         raise CheckpointError(f"{out}: no checkpoint to resume from{done}")
     snapshot = checkpointer.latest()
     check_run_info(snapshot, checkpointer.run_info)
+    for network in checkpointer.networks_with_checkpoints():
+        check_stored_learning_rate(checkpointer.latest(network))
     for notice in checkpointer.notices:
         typer.echo(f"notice: {notice}", err=True)
     checkpointer.notices.clear()

@@ -25,6 +25,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -170,6 +171,10 @@ class Checkpointer(Callback):
             return snapshot
         raise CheckpointError(f"{network}: every checkpoint is damaged: " + "; ".join(problems))
 
+    def networks_with_checkpoints(self) -> list[Path]:
+        """The directory of every network that has a checkpoint."""
+        return [d for d in self._network_dirs() if list_checkpoints(d)]
+
     def _network_dirs(self) -> list[Path]:
         if not self.directory.is_dir():
             return []
@@ -228,6 +233,24 @@ def learning_rate(optimizer: Any) -> float:
     if "torch_optimizer" in saved:
         return float(saved["torch_optimizer"]["param_groups"][0]["lr"])
     return float(saved["lr"])
+
+
+def check_stored_learning_rate(snapshot: Snapshot) -> None:
+    """`check_learning_rate` against the snapshot's own training configuration, before any
+    network is built: that configuration must equal the run's (checked as each network
+    starts), so an edited rate is refused before the resume begins."""
+    try:
+        config = snapshot.meta["config"]
+        cfg = SimpleNamespace(learning_rate=float(config["learning_rate"]),
+                              lr_schedule=str(config["lr_schedule"]),
+                              epochs=int(config["epochs"]))
+        optimizer = unflatten(snapshot.meta["optimizer"], snapshot.tensors)
+        inner = optimizer.get("torch_optimizer")
+        lr = float(inner["param_groups"][0]["lr"] if inner is not None else optimizer["lr"])
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
+        raise CheckpointError(f"{snapshot.path}: its optimizer state or training configuration "
+                              f"is malformed ({one_line(err)})") from err
+    check_learning_rate(cfg, snapshot, lr)
 
 
 def check_learning_rate(cfg: Any, snapshot: Snapshot, lr: float) -> None:
