@@ -202,3 +202,44 @@ def test_output_is_predicted_and_written_in_bounded_pieces(files, tmp_path,
                 "--quiet") == 0
     assert max(sizes) == 3 and sum(sizes) == 120
     assert pieces.read_text() == whole.read_text()
+
+
+def _arff(path: Path, attributes: list[str], rows: list[list[float]]) -> Path:
+    lines = ["@relation plain", *(f"@attribute {a} numeric" for a in attributes), "@data",
+             *(",".join(f"{v:g}" for v in row) for row in rows)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_an_arff_without_a_label_spec_is_read_with_the_models_labels(tmp_path, capsys) -> None:
+    """A Mulan test file copied away from its XML, or one of features only: predict and
+    evaluate take the model's label names as the file's labels (none if absent)."""
+    data = numeric_data(n=60, d=4)
+    model = train(data).save(tmp_path / "m")
+    X, Y = np.asarray(data.X), data.Y_dense()
+    names = [*data.feature_names, *data.label_names]
+    with_labels = _arff(tmp_path / "with.arff", names, np.hstack([X, Y]).tolist())
+    features_only = _arff(tmp_path / "features.arff", list(data.feature_names), X.tolist())
+    assert _run("predict", model, with_labels, "--output", tmp_path / "a.csv", "--quiet") == 0
+    assert _run("predict", model, features_only, "--output", tmp_path / "b.csv",
+                "--quiet") == 0
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    assert _run("evaluate", model, with_labels, "--metrics-json", tmp_path / "e.json") == 0
+    scored = json.loads((tmp_path / "e.json").read_text())
+    from sklearn.metrics import f1_score
+
+    predicted = ModelBundle.load(model).predict(data)
+    expected = f1_score(Y, predicted, average="micro", zero_division=0)
+    assert scored["micro_f1"] == pytest.approx(expected, abs=1e-9)
+    capsys.readouterr()
+    assert _run("evaluate", model, features_only) == 2
+    assert "labels differ from the model's" in capsys.readouterr().err
+
+
+def test_model_labels_name_multi_target_attributes() -> None:
+    from multitag.data.arff.header import Attribute
+    from multitag.data.arff.labels import labels_by_model
+
+    attrs = [Attribute(name=n, raw_name=n, kind="numeric") for n in ("f0", "class_x", "y")]
+    assert labels_by_model(attrs, ("class_x=A", "class_x=B", "y")) == [1, 2]
+    assert labels_by_model(attrs, ("z",)) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -41,8 +42,8 @@ def predict(
     check_outputs({"--output": output}, data=[path], reader=reader, models=[model_dir])
     bundle = ModelBundle.load(model_dir)
     rule = override_rule(bundle.decision_rule, top_k=top_k, threshold=threshold)
-    chunks = ChunkedFile(path, reader, chunk_rows, feature_names=bundle.feature_names,
-                         with_labels=False)
+    chunks = ChunkedFile(path, replace(reader, known_labels=tuple(bundle.label_names)),
+                         chunk_rows, feature_names=bundle.feature_names, with_labels=False)
     with RowProgress("predicting", lambda: chunks.n_rows, quiet) as progress:
         predict_chunks(bundle, chunks, output, rule=rule, with_proba=proba,
                        on_chunk=progress.advance)

@@ -29,6 +29,9 @@ class ReaderOptions:
     feature attributes/columns to leave out (as named in the file; svmlight: `f12`).
     `all_target_values`: a multi-valued target attribute (MEKA multi-target) gives a label for
     every value, instead of leaving out its most frequent value as the implicit negative.
+    `known_labels`: the label names of a saved model (predict, evaluate): an ARFF file that says
+    nothing about its labels has as labels the attributes of those names (multi-target
+    `attribute=value` labels name `attribute`), and none when it has none of them.
     """
 
     format: str | None = None
@@ -40,9 +43,10 @@ class ReaderOptions:
     text_column: str | None = None
     drop_columns: tuple[str, ...] = ()
     all_target_values: bool = False
+    known_labels: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in ("label_columns", "drop_columns"):
+        for name in ("label_columns", "drop_columns", "known_labels"):
             object.__setattr__(self, name, _names(getattr(self, name)))
         if self.labels_xml is not None:
             object.__setattr__(self, "labels_xml", Path(self.labels_xml))

@@ -74,14 +74,16 @@ def _recorded(data: Dataset) -> Holdout:
 def read_labelled(path: object, reader: object, label_names: list[str]) -> Dataset:
     """Labelled data to score a model (or training data) with labels `label_names`: a
     multi-target attribute is read with all its values, then the model's labels are kept (the
-    file's own most frequent value may differ from the training file's)."""
+    file's own most frequent value may differ from the training file's). An ARFF file that does
+    not say which attributes are labels has the model's."""
     from dataclasses import replace
 
     from multitag.data import load
     from multitag.data.registry import make_options
     from multitag.pipeline.evaluate import align_labels
 
-    data = load(path, replace(make_options(reader), all_target_values=True))
+    data = load(path, replace(make_options(reader), all_target_values=True,
+                              known_labels=tuple(label_names)))
     return align_labels(label_names, data)
 
 

@@ -119,6 +119,13 @@ def labels_from_names(
     return sorted(chosen)
 
 
+def labels_by_model(attributes: list[Attribute], known: tuple[str, ...]) -> list[int]:
+    """Attribute indices whose name is one of a model's labels `known`, or the attribute of a
+    multi-target label `attribute=value` (possibly none: a file of features only)."""
+    names = set(known) | {label.split("=", 1)[0] for label in known if "=" in label}
+    return [i for i, attr in enumerate(attributes) if attr.name in names]
+
+
 def meka_split_rows(header: Header, n_rows: int, path: Path) -> int | None:
     """Rows of the training part MEKA's `-split-number N` (the first N rows) or
     `-split-percentage P` (the first P% of the rows, rounded as MEKA does) in `@relation`

@@ -34,6 +34,7 @@ from multitag.data.arff.encode import (
 from multitag.data.arff.header import Header, parse_header
 from multitag.data.arff.labels import (
     find_labels_xml,
+    labels_by_model,
     labels_from_meka,
     labels_from_names,
     labels_from_xml,
@@ -189,6 +190,8 @@ def label_indices(header: Header, path: Path, options: ReaderOptions) -> tuple[l
     xml = find_labels_xml(path)
     if xml is not None:
         return labels_from_xml(xml, header, path), xml.name
+    if options.known_labels:
+        return labels_by_model(header.attributes, options.known_labels), "the model's labels"
     raise DataFormatError(
         "cannot tell which attributes are labels; expected a Mulan XML file beside it, "
         "'-C n' in @relation (MEKA), or --labels-xml / --label-columns / --label-prefix",
