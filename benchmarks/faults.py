@@ -1136,13 +1136,19 @@ def _read_until_closed(sock: socket.socket, client: Client, since: float, hold: 
         client.answer = data.split(b"\r\n", 1)[0].decode("latin-1").removeprefix("HTTP/1.1 ")
 
 
-def _stalled_upload(port: int, declared: int, send: int, client: Client, hold: float) -> None:
-    """Headers announcing `declared` bytes, `send` bytes of body, then nothing."""
-    since = time.monotonic()
+def _connect(port: int, client: Client, hold: float) -> socket.socket | None:
+    """A connection to the server, or None with the reason in `client.error`."""
     try:
-        sock = socket.create_connection(("127.0.0.1", port), timeout=hold)
+        return socket.create_connection(("127.0.0.1", port), timeout=hold)
     except OSError as err:
         client.error = f"connect: {type(err).__name__}"
+        return None
+
+
+def _stalled_upload(port: int, declared: int, send: int, client: Client, hold: float) -> None:
+    """Headers announcing `declared` bytes, `send` bytes of body, then nothing."""
+    sock = _connect(port, client, hold)
+    if sock is None:
         return
     with sock:
         try:
@@ -1159,10 +1165,8 @@ def _slow_headers(port: int, client: Client, hold: float) -> None:
     """A request line and headers sent one byte every 0.5 s."""
     request = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " + b"a" * 1000
     since = time.monotonic()
-    try:
-        sock = socket.create_connection(("127.0.0.1", port), timeout=hold)
-    except OSError as err:
-        client.error = f"connect: {type(err).__name__}"
+    sock = _connect(port, client, hold)
+    if sock is None:
         return
     with sock:
         sock.setblocking(False)

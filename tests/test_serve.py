@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -25,14 +25,16 @@ MAX_BODY = 64 * 1024
 
 
 class LiveServer:
-    """uvicorn serving `app` in a thread on a loopback socket picked by the OS."""
+    """A uvicorn server for `app` in a thread on a loopback socket picked by the OS; `make`
+    builds the server (default: plain uvicorn)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, make: Callable[[Any], Any] | None = None) -> None:
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="off")
-        self.server = uvicorn.Server(config)
+        self.address = self.socket.getsockname()
+        self.url = f"http://127.0.0.1:{self.address[1]}"
+        self.server = make(app) if make else uvicorn.Server(
+            uvicorn.Config(app, log_level="warning", lifespan="off"))
         self.thread = threading.Thread(target=self.server.run,
                                        kwargs={"sockets": [self.socket]}, daemon=True)
 
@@ -46,8 +48,12 @@ class LiveServer:
 
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
+        self.server.force_exit = True  # do not wait for connections a test left stalled
         self.thread.join(10)
         self.socket.close()
+
+    def connect(self) -> socket.socket:
+        return socket.create_connection(self.address, timeout=10)
 
 
 @pytest.fixture(scope="module")

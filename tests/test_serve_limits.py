@@ -26,40 +26,16 @@ from multitag.serving.batching import Batcher  # noqa: E402
 from multitag.serving.limits import RequestGuard, ServiceLimits  # noqa: E402
 from multitag.serving.runner import make_server  # noqa: E402
 from multitag.serving.service import create_app  # noqa: E402
+from test_serve import LiveServer  # noqa: E402
 
 GOOD = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
 SMALL = ServiceLimits(max_items=50, max_body_bytes=64 * 1024, max_buffered_bytes=256 * 1024,
                       max_connections=8, read_timeout=1.0, shutdown_timeout=1.0)
 
 
-class Server:
-    """`make_server(app)` serving in a thread on a loopback socket picked by the OS."""
-
-    def __init__(self, app: Any, limits: ServiceLimits | None = None) -> None:
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.socket.bind(("127.0.0.1", 0))
-        self.address = self.socket.getsockname()
-        self.url = f"http://127.0.0.1:{self.address[1]}"
-        self.server = make_server(app, log_level="critical", limits=limits)
-        self.thread = threading.Thread(target=self.server.run,
-                                       kwargs={"sockets": [self.socket]}, daemon=True)
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        for _ in range(600):
-            if self.server.started:
-                return self
-            self.thread.join(0.05)
-        raise RuntimeError("the test server did not start within 30 s")
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.server.force_exit = True
-        self.thread.join(10)
-        self.socket.close()
-
-    def connect(self) -> socket.socket:
-        return socket.create_connection(self.address, timeout=10)
+def Server(app: Any, limits: ServiceLimits | None = None) -> LiveServer:
+    """multitag's own `make_server(app)` serving in a thread on a loopback port."""
+    return LiveServer(app, lambda a: make_server(a, log_level="critical", limits=limits))
 
 
 @pytest.fixture(scope="module")
