@@ -52,10 +52,11 @@ def prepare(out: Path, options: Any, resume: bool, every: int,
     if not checkpointer.exists():
         done = " (the model there is complete)" if (out / MODEL_JSON).is_file() else ""
         raise CheckpointError(f"{out}: no checkpoint to resume from{done}")
-    snapshot = checkpointer.latest()
+    snapshots = [checkpointer.latest(d) for d in checkpointer.networks_with_checkpoints()]
+    snapshot = snapshots[0]
     check_run_info(snapshot, checkpointer.run_info)
-    for network in checkpointer.networks_with_checkpoints():
-        check_stored_learning_rate(checkpointer.latest(network))
+    for each in snapshots:
+        check_stored_learning_rate(each)
     for notice in checkpointer.notices:
         typer.echo(f"notice: {notice}", err=True)
     checkpointer.notices.clear()

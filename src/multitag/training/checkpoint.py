@@ -106,7 +106,7 @@ class Checkpointer(Callback):
 
     def exists(self) -> bool:
         """Whether any network has a checkpoint in `directory`."""
-        return any(list_checkpoints(d) for d in self._network_dirs())
+        return bool(self.networks_with_checkpoints())
 
     # -- callback hooks ----------------------------------------------------------------------
     def on_loop_start(self, trainer: Trainer, state: TrainState) -> None:
@@ -120,9 +120,9 @@ class Checkpointer(Callback):
                     f"{self.directory}: holds a checkpoint of an unfinished run; resume it "
                     "(--resume) or remove that directory to start over")
             snapshot = self.latest(self.network)
-            check_same_run(snapshot, self._run)
+            check_same_run(snapshot, self._run)  # its configuration is the run's
             restore(state, snapshot)
-            check_learning_rate(trainer.config, snapshot, learning_rate(state.optimizer))
+            check_stored_learning_rate(snapshot)
             self.resumed_from = self.last_epoch = snapshot.epoch
         elif self.resume and not self.exists():
             raise CheckpointError(f"{self.directory}: no checkpoint to resume from")
@@ -153,8 +153,7 @@ class Checkpointer(Callback):
         """The newest checkpoint of `network` (default: the first network that has one) that
         reads back intact; damaged newer ones become notices."""
         if network is None:
-            network = next((d for d in self._network_dirs() if list_checkpoints(d)),
-                           self.directory)
+            network = next(iter(self.networks_with_checkpoints()), self.directory)
         found = list_checkpoints(network)
         if not found:
             raise CheckpointError(f"{self.directory}: no checkpoint to resume from (training "
@@ -225,14 +224,6 @@ def restore(state: TrainState, snapshot: Snapshot) -> None:
     state.result.history = list(meta["history"])
     state.result.best_epoch = int(meta["best_epoch"])
     state.result.stopped_early = bool(meta["stopped_early"])
-
-
-def learning_rate(optimizer: Any) -> float:
-    """The learning rate an optimizer (ours, or torch's fallback inside it) will use next."""
-    saved = optimizer.state_dict()
-    if "torch_optimizer" in saved:
-        return float(saved["torch_optimizer"]["param_groups"][0]["lr"])
-    return float(saved["lr"])
 
 
 def check_stored_learning_rate(snapshot: Snapshot) -> None:
