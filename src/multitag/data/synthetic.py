@@ -29,7 +29,6 @@ class SyntheticSpec:
     n_labels: int = 2
     length: int = 50
     allow_unlabeled: bool = True
-    sparse: bool = False
     random_state: int = 42
 
     def validate(self) -> None:

@@ -56,9 +56,11 @@ def prediction_records(label_names: Sequence[str], proba: np.ndarray, predicted:
 def write_predictions(path: Path | None, label_names: Sequence[str], proba: np.ndarray,
                       predicted: np.ndarray, with_proba: bool = False) -> None:
     """Write CSV (default) or JSONL (.jsonl/.json) to `path` atomically, or CSV to stdout."""
+    jsonl = is_jsonl_output(path)
+    if not jsonl:  # before the output file is created
+        check_csv_label_names(label_names)
     with _output(path) as handle:
-        writer = PredictionWriter(handle, label_names, jsonl=is_jsonl_output(path),
-                                  with_proba=with_proba)
+        writer = PredictionWriter(handle, label_names, jsonl=jsonl, with_proba=with_proba)
         writer.write(proba, predicted)
         writer.finish()
 
@@ -102,8 +104,6 @@ class PredictionWriter:
 
     def __init__(self, handle: Any, label_names: Sequence[str], *, jsonl: bool,
                  with_proba: bool = False) -> None:
-        if not jsonl:
-            check_csv_label_names(label_names)
         self.handle = handle
         self.label_names = list(label_names)
         self.jsonl = jsonl

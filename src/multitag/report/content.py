@@ -12,6 +12,7 @@ from multitag.bundle.directory import ModelBundle
 from multitag.data.dataset import Dataset
 from multitag.metrics.evaluation import Report, report_rows
 from multitag.metrics.names import LOWER_IS_BETTER
+from multitag.options import LINEAR_MODELS
 from multitag.report.document import Block, Bullets, Document, Image, Paragraph, Section, Table
 from multitag.report.figure import Drawn
 
@@ -94,7 +95,7 @@ def _summary(inputs: ReportInputs) -> Section:
     layers = " → ".join(str(n) for n in [arch.get("n_features"), *arch.get("hidden", []),
                                          arch.get("n_labels")])
     members = int(arch.get("members", 1) or 1)
-    if arch.get("model") in ("br-svm", "br-lr"):
+    if arch.get("model") in LINEAR_MODELS:
         model = (f"Model: linear {arch['model']} (one classifier per label, "
                  f"{layers}), fitted" + _rows(bundle) + " It has no training epochs, so the "
                  "report has no training-curve figure.")

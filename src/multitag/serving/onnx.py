@@ -113,11 +113,9 @@ def _onnx() -> Any:
 
 
 def _wrap(bundle: ModelBundle, n_numeric: int) -> _ExportedNetwork:
-    import copy
-
     pre = bundle.preprocessor
     arrays = {"fill": pre.fill_, "center": pre.center_, "scale": pre.scale_}
-    network = copy.deepcopy(bundle.module).float().eval()
+    network = bundle.module.float().eval()  # built afresh by each access
     return _ExportedNetwork(network, n_numeric, arrays, pre.mode_ == "tfidf").eval()
 
 

@@ -15,11 +15,10 @@ in progress finish for `shutdown_timeout` seconds, then aborts the rest (503) an
 from __future__ import annotations
 
 import http
-import json
 from typing import Any
 
 from multitag.exceptions import ConfigError
-from multitag.serving.limits import MAX_HEADER_BYTES, MIN_BODY_RATE, ServiceLimits
+from multitag.serving.limits import MAX_HEADER_BYTES, MIN_BODY_RATE, ServiceLimits, error_body
 
 try:
     import uvicorn
@@ -32,7 +31,7 @@ KEEP_ALIVE_SECONDS = 5  # an idle connection between requests is closed after th
 
 def raw_response(status: int, detail: str) -> bytes:
     """A complete HTTP/1.1 answer with a JSON `{"detail": ...}` body; the connection closes."""
-    body = json.dumps({"detail": detail}).encode()
+    body = error_body(detail)
     lines = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}",
              "content-type: application/json", f"content-length: {len(body)}",
              "connection: close", *(["retry-after: 1"] if status == 503 else []), "", ""]

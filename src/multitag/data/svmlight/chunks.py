@@ -206,7 +206,7 @@ class SvmlightSource(TextSource):
 
 def parse_rows(rows: list[bytes], lines: np.ndarray, path: object) -> BulkRows:
     """svmlight rows (bytes lines) -> raw CSR parts and label ids; errors name the line."""
-    block = b"".join(r if r.endswith(b"\n") else r + b"\n" for r in rows)
+    block = b"".join(r + b"\n" for r in rows)  # TextChunk rows lack their breaks
     try:
         return _bulk(block)
     except (NotPlain, ValueError):

@@ -73,7 +73,7 @@ class DelimitedSource(TabularSource):
         import pandas as pd
 
         rows, lines = chunk.rows(), chunk.row_lines()
-        text = self.header + b"".join(r if r.endswith(b"\n") else r + b"\n" for r in rows)
+        text = self.header + b"".join(r + b"\n" for r in rows)  # rows lack their breaks
         try:
             frame = read_csv_frame(io.BytesIO(text), self.sep, dtype=dtype, encoding="utf-8-sig")
         except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
