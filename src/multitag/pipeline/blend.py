@@ -30,41 +30,33 @@ def fit_fold_linear(X: Any, Y: np.ndarray, train_rows: np.ndarray,
                     valid_rows: np.ndarray) -> np.ndarray | None:
     """The linear model fitted on `train_rows`: its margins on `valid_rows`."""
     from multitag.models.inference import predict_logits
-    from multitag.models.linear import fit_linear
 
     if not len(valid_rows):
         return None
-    network = fit_linear(LINEAR_MODEL, X[train_rows], Y[train_rows],
-                         max_iterations=LINEAR_ITERATIONS, precise=False)
-    return predict_logits(network, X[valid_rows])
+    return predict_logits(fit_linear_full(X[train_rows], Y[train_rows]), X[valid_rows])
 
 
 def blend_linear(networks: Any, X: Any, Y: np.ndarray, held_margins: np.ndarray,
-                 options: TrainOptions) -> tuple[Any, str]:
+                 options: TrainOptions) -> Any:
     """`networks` with the linear model blended in (or unchanged when its best weight is 0),
-    and a one-line account of the choice."""
-    from multitag.decision.selection import best_rule
+    a one-line account of the choice, and the decision rule tuned on the kept blend."""
+    from multitag.pipeline.selection import decide
 
     scale, shift = calibration(held_margins, networks.Y_held)
     linear_held = _sigmoid(scale * held_margins + shift)
-
-    def scored(w: float) -> float:
-        mixed = w * networks.P_held + (1 - w) * linear_held
-        choice = best_rule(options.decision, options.objective, networks.Y_held, mixed,
-                           options.seed)
-        return -np.inf if np.isnan(choice.score) else choice.score
-
-    scores = {float(w): scored(w) for w in WEIGHT_GRID}
+    mixed = {float(w): w * networks.P_held + (1 - w) * linear_held for w in WEIGHT_GRID}
+    choices = {w: decide(options, networks.Y_held, p) for w, p in mixed.items()}
+    scores = {w: -np.inf if np.isnan(c.score) else c.score for w, c in choices.items()}
     weight = max(scores, key=lambda w: (scores[w], w))  # ties: more network
     account = (f"--blend linear: held-out {options.objective} network {abs(scores[1.0]):.4f}, "
                f"linear {abs(scores[0.0]):.4f}, blend {abs(scores[weight]):.4f} at network "
                f"weight {weight:.1f}")
     if weight == 1.0:
-        return networks, account + " (the networks alone)"
+        return replace(networks, choice=choices[weight],
+                       blend_account=account + " (the networks alone)")
     linear = _calibrated(fit_linear_full(X, Y), scale, shift)
-    module = _mixture(networks.module, linear, weight)
-    blended = weight * networks.P_held + (1 - weight) * linear_held
-    return replace(networks, module=module, P_held=blended), account
+    return replace(networks, module=_mixture(networks.module, linear, weight),
+                   P_held=mixed[weight], choice=choices[weight], blend_account=account)
 
 
 def fit_linear_full(X: Any, Y: np.ndarray) -> Any:
@@ -110,13 +102,13 @@ def _mixture(module: Any, linear: Any, weight: float) -> Any:
 
     from multitag.models.ensemble import Ensemble
 
-    members = list(module.members) if isinstance(module, Ensemble) else [module]
-    n = len(members)
-    network_weights = (module.weights * weight if isinstance(module, Ensemble)
-                       else torch.full((1, linear.output.out_features), weight))
-    weights = torch.cat([network_weights,
-                         torch.full((1, linear.output.out_features), 1.0 - weight)])
-    return Ensemble([*members[:n], linear], weights)
+    labels = linear.output.out_features
+    if isinstance(module, Ensemble):
+        members, network_weights = list(module.members), module.weights * weight
+    else:
+        members, network_weights = [module], torch.full((1, labels), weight)
+    weights = torch.cat([network_weights, torch.full((1, labels), 1.0 - weight)])
+    return Ensemble([*members, linear], weights)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

@@ -160,7 +160,8 @@ def _fit(prepared: Prepared, options: TrainOptions, mode: str, callbacks: Sequen
             notices.add(f"pos_weight per label: min {weights.min():.3g}, median "
                         f"{np.median(weights):.3g}, max {weights.max():.3g} (stored in "
                         "model.json)")
-        choice = decide(options, networks.Y_held, networks.P_held)
+        choice = (networks.choice if networks.choice is not None
+                  else decide(options, networks.Y_held, networks.P_held))
         candidates.append(Candidate("mlp", lambda: networks.module, choice,
                                     (networks.Y_held, networks.P_held)))
     if options.model in ("auto", *LINEAR_MODELS):

@@ -66,6 +66,7 @@ class Networks:
     config: dict[str, Any] = field(default_factory=dict)
     splits: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
     blend_account: str = ""  # --blend linear: the weights tried and the one kept
+    choice: Any = None  # the decision rule tuned on P_held, when the blend already tuned it
 
 
 def train_network(spec: NetworkSpec, train: Any, valid: tuple[Any, Any] | None, seed: int,
@@ -159,7 +160,7 @@ def fit_in_memory(X: Any, Y: np.ndarray, spec: NetworkSpec) -> Networks:
         from multitag.pipeline.blend import blend_linear
 
         margins, _ = out_of_fold_proba(fits, *Y.shape, attribute="held_out_linear")
-        networks, networks.blend_account = blend_linear(networks, X, Y, margins[held], options)
+        networks = blend_linear(networks, X, Y, margins[held], options)
     return networks
 
 
