@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from multitag import __version__
-from multitag.bundle.checks import check_agreement, check_architecture, check_finite
+from multitag.bundle.checks import check_finite
 from multitag.bundle.jsonschema import read_json
 from multitag.bundle.network import Network, expected_shapes
 from multitag.bundle.schema import (
@@ -151,11 +151,8 @@ class ModelBundle:
         except ModelFileError as err:  # the JSON is checked: an array of the weights
             raise ModelFileError(f"{directory}: preprocessing: {err}") from err
         network = _build_network(directory, description, tensors)
-        check_agreement(preprocessor, description["feature_names"],
-                        description["architecture"]["n_features"], where)
-        n_labels = description["architecture"]["n_labels"]
-        try:
-            rule = rule_from_dict(description["decision_rule"], n_labels=n_labels)
+        try:  # the schema has checked that it fits the labels
+            rule = rule_from_dict(description["decision_rule"])
         except ConfigError as err:
             raise ModelFileError(f"{where}: decision_rule: {err}") from err
         return cls(
@@ -209,7 +206,7 @@ def _build_network(directory: Path, description: dict[str, Any],
     linear_last = arch.get("linear_member") is True
     parts = []
     for i in range(members):
-        shape = _LINEAR if linear_last and members > 1 and i == members - 1 else {}
+        shape = _LINEAR if linear_last and i == members - 1 else {}  # members >= 2 (schema)
         mine = found if members == 1 else _member_tensors(found, i)
         parts.append(_checked_member(directory, {**arch, **shape}, mine))
     if members > 1:
@@ -217,11 +214,7 @@ def _build_network(directory: Path, description: dict[str, Any],
                        or int(k.split(".", 1)[0]) >= members)
         if extra:
             raise ModelFileError(f"{directory / WEIGHTS}: unexpected tensors {extra[:5]}")
-    n_outputs = parts[0]["output.bias"].shape[0]
-    if len(description["label_names"]) != n_outputs:
-        raise ModelFileError(f"{directory / MODEL_JSON}: {len(description['label_names'])} "
-                             f"label names for {n_outputs} outputs")
-    return Network.from_tensors(parts, _checked_mix(directory, mix, members, n_outputs))
+    return Network.from_tensors(parts, _checked_mix(directory, mix, members, arch["n_labels"]))
 
 
 def _check_member_count(directory: Path, found: dict[str, np.ndarray], members: int) -> None:
@@ -259,11 +252,8 @@ def _checked_member(directory: Path, arch: dict[str, Any],
                     found: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """`found` when its names and shapes are exactly those of `arch` (numpy only: a forged
     layer size allocates nothing before it is compared)."""
-    where = directory / MODEL_JSON
-    check_architecture(arch, where)
-    expected = expected_shapes(int(arch["n_features"]), int(arch["n_labels"]),
-                               [int(h) for h in arch["hidden"]],
-                               bool(arch.get("linear_skip", False)))
+    expected = expected_shapes(arch["n_features"], arch["n_labels"], arch["hidden"],
+                               arch.get("linear_skip", False))
     for name, shape in expected.items():
         if name not in found:
             raise ModelFileError(f"{directory / WEIGHTS}: tensor {name!r} is missing")
