@@ -85,6 +85,14 @@ def _temporary_file(path: Path) -> tuple[int, str]:
     return tempfile.mkstemp(prefix=temporary_prefix(path), suffix=".tmp", dir=path.parent)
 
 
+def staging_directory(target: Path) -> Path:
+    """A new hidden directory beside `target`, named for it (stale ones of killed runs are
+    removed first), to be renamed into place when complete."""
+    remove_stale_temporaries(target.parent)
+    return Path(tempfile.mkdtemp(prefix=temporary_prefix(target), suffix=".tmp",
+                                 dir=target.parent))
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write `data` to `path` through a temporary file and a rename."""
     path = Path(path)
@@ -167,9 +175,7 @@ def staged_directory(target: str | Path, allowed_names: Collection[str],
     target = Path(os.path.abspath(target))
     check_replaceable(target, allowed_names, what, allowed_dirs)
     target.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(target.parent)
-    staging = Path(tempfile.mkdtemp(prefix=temporary_prefix(target), suffix=".tmp",
-                                    dir=target.parent))
+    staging = staging_directory(target)
     try:
         yield staging
         _make_readable(staging)
@@ -245,6 +251,26 @@ def _same_file(a: Path, b: Path) -> bool:
         return os.path.samefile(a, b)
     except OSError:  # one of them does not exist (yet)
         return False
+
+
+class JsonTooLarge(ValueError):
+    """A JSON file larger than its reader allows."""
+
+
+def read_json_bounded(path: Path, max_bytes: int, object_pairs_hook: Any = None) -> Any:
+    """The JSON value in `path` read within `max_bytes`, NaN and Infinity refused. Raises
+    OSError (unreadable), JsonTooLarge, ValueError (not JSON: also UnicodeDecodeError), and
+    RecursionError or MemoryError (nested too deep or too large) for the caller to word."""
+    with open(path, "rb") as handle:
+        raw = handle.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise JsonTooLarge(f"{path.name} is larger than {max_bytes} bytes")
+    return json.loads(raw.decode("utf-8"), parse_constant=_no_json_constant,
+                      object_pairs_hook=object_pairs_hook)
+
+
+def _no_json_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def plain_json(value: Any) -> Any:

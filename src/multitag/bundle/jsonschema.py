@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from multitag.exceptions import ModelFileError
+from multitag.fileio import JsonTooLarge, read_json_bounded
 
 JsonPath = tuple[str | int, ...]
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -299,25 +300,17 @@ def read_json(path: Path, max_bytes: int) -> Any:
             raise ModelFileError(f"{path}: not a regular file")
         raise FileNotFoundError(path)
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read(max_bytes + 1)
+        return read_json_bounded(path, max_bytes, object_pairs_hook=_no_repeats)
+    except JsonTooLarge as err:
+        raise ModelFileError(f"{path}: larger than {max_bytes} bytes, the most this multitag "
+                             "reads") from err
     except OSError as err:
         raise ModelFileError(f"{path}: cannot be read ({err})") from err
-    if len(raw) > max_bytes:
-        raise ModelFileError(f"{path}: larger than {max_bytes} bytes, the most this multitag "
-                             "reads")
-    try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_no_constant,
-                          object_pairs_hook=_no_repeats)
-    except (UnicodeDecodeError, ValueError) as err:  # JSONDecodeError is a ValueError
+    except ValueError as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise ModelFileError(f"{path}: not valid JSON ({err})") from err
     except (RecursionError, MemoryError) as err:
         raise ModelFileError(f"{path}: not valid JSON (nested too deep or too large: "
                              f"{type(err).__name__})") from err
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
 
 
 def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -16,7 +16,6 @@ import math
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from multitag.exceptions import CheckpointError
-from multitag.fileio import remove_stale_temporaries, temporary_prefix
+from multitag.fileio import read_json_bounded, staging_directory
 
 FORMAT = "multitag-checkpoint"
 VERSION = 2  # 2: checkpoint.json is covered by `sha256` (version 1's was not: refused)
@@ -103,9 +102,7 @@ def write_checkpoint(directory: Path, name: str, tensors: dict[str, torch.Tensor
                                  allow_nan=False))  # as it will be read back
     meta["sha256"] = meta_digest(meta)
     target = directory / name
-    remove_stale_temporaries(directory)  # left by a run killed mid-write
-    staging = Path(tempfile.mkdtemp(prefix=temporary_prefix(target), suffix=".tmp",
-                                    dir=directory))
+    staging = staging_directory(target)  # stale ones of a run killed mid-write go first
     try:
         _write(staging / STATE_FILE, payload)
         _write(staging / META_FILE,
@@ -134,12 +131,8 @@ def read_checkpoint(path: Path) -> Snapshot:
         raise CheckpointError(f"{path}: checkpoint is unreadable or damaged ({META_FILE} or "
                               f"{STATE_FILE} is missing or not a file)")
     try:
-        with open(where, "rb") as handle:
-            raw = handle.read(MAX_META_BYTES + 1)
+        meta = read_json_bounded(where, MAX_META_BYTES)
         payload = (path / STATE_FILE).read_bytes()
-        if len(raw) > MAX_META_BYTES:
-            raise ValueError(f"{META_FILE} is larger than {MAX_META_BYTES} bytes")
-        meta = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
         signed = type(meta) is dict and meta.get("sha256") == meta_digest(meta)
     except (OSError, UnicodeDecodeError, ValueError, RecursionError, MemoryError) as err:
         raise CheckpointError(f"{path}: checkpoint is unreadable or damaged "
@@ -199,10 +192,6 @@ def _plain(value: Any, where: str) -> None:
         elif not (item is None or type(item) is bool or _number(item) or (
                 type(item) is str and len(item) <= MAX_CHARS)):
             raise CheckpointError(f"{where}: holds {one_line(item)}; expected plain JSON")
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
 
 
 def one_line(value: Any) -> str:
