@@ -39,6 +39,7 @@ from multitag.features.state import (
     SCALES,
     STATE_FORMAT,
     STATE_VERSION,
+    short,
 )
 from multitag.options import LINEAR_MODELS, OBJECTIVES
 
@@ -159,8 +160,8 @@ def check_model_json(description: Any, where: object) -> None:
     if version not in READABLE_VERSIONS:
         made_by = description.get("multitag_version")
         fail(where, ("format_version",),
-             f"written in model format version {_short(version)} (by multitag "
-             f"{_short(made_by)}); this multitag reads format versions "
+             f"written in model format version {short(version)} (by multitag "
+             f"{short(made_by)}); this multitag reads format versions "
              f"{', '.join(str(v) for v in READABLE_VERSIONS)}")
     check(description, MODEL, where)
     check_agreement(description, where)
@@ -242,7 +243,7 @@ def _distinct(names: list[str], where: object, path: JsonPath) -> None:
     seen: set[str] = set()
     for i, name in enumerate(names):
         if name in seen:
-            fail(where, (*path, i), f"repeats {_short(name)}; expected distinct names")
+            fail(where, (*path, i), f"repeats {short(name)}; expected distinct names")
         seen.add(name)
 
 
@@ -252,10 +253,5 @@ def _same_names(names: list[str], pre_names: list[str], where: object) -> None:
              f"preprocessing.feature_names holds {len(pre_names)}; expected the same names")
     for i, (a, b) in enumerate(zip(names, pre_names)):
         if a != b:
-            fail(where, ("feature_names", i), f"is {_short(a)} but preprocessing."
-                 f"feature_names[{i}] is {_short(b)}; expected the same names")
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+            fail(where, ("feature_names", i), f"is {short(a)} but preprocessing."
+                 f"feature_names[{i}] is {short(b)}; expected the same names")

@@ -24,6 +24,7 @@ from multitag.features.state import (
     STATE_VERSION,
     check_state,
     fit_text,
+    jsonable,
     load_text,
     text_state,
 )
@@ -215,7 +216,7 @@ class Preprocessor:
         state = {
             "format": STATE_FORMAT, "version": STATE_VERSION,
             "params": {"scale": self.scale, "impute": self.impute,
-                       **{f"text_{k}": v for k, v in _jsonable(self._text_params()).items()}},
+                       **{f"text_{k}": v for k, v in jsonable(self._text_params()).items()}},
             "feature_names": list(self.feature_names_in_), "sparse_input": self.sparse_input_,
             "mode": self.mode_, "text": text, "notices": list(self.notices_),
         }
@@ -244,10 +245,6 @@ class Preprocessor:
                       if state["text"] is not None else None)
         self.n_features_out_ = self.count_outputs()
         return self
-
-
-def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
 
 
 def safe_inverse(values: Any) -> np.ndarray:

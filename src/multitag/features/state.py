@@ -48,9 +48,13 @@ def fit_text(texts: list[str], params: dict[str, Any]) -> Any:
 def text_state(vectorizer: Any, params: dict[str, Any]) -> tuple[dict[str, Any], np.ndarray]:
     """The JSON state and the idf array of a fitted vectoriser."""
     vocabulary = {str(k): int(v) for k, v in vectorizer.vocabulary_.items()}
-    jsonable = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
-    return {"vocabulary": vocabulary, "params": jsonable}, np.asarray(vectorizer.idf_,
-                                                                     dtype=np.float64)
+    return ({"vocabulary": vocabulary, "params": jsonable(params)},
+            np.asarray(vectorizer.idf_, dtype=np.float64))
+
+
+def jsonable(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as JSON holds them (tuples become lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
 
 
 def load_text(state: Any, idf: np.ndarray | None, where: str = "text") -> Any:
@@ -82,7 +86,7 @@ def check_text_state(state: Any, idf: np.ndarray | None,
     for key in ("lowercase", "sublinear_tf"):
         if type(params.get(key)) is not bool:
             raise ModelFileError(f"{where}.params.{key}: must be true or false; got "
-                                 f"{_short(params.get(key))}")
+                                 f"{short(params.get(key))}")
     _check_fit_only(params, where)
     return (params["lowercase"], _ngram_range(params.get("ngram_range"), where),
             params["sublinear_tf"], _vocabulary(state["vocabulary"], idf, where))
@@ -95,15 +99,18 @@ def _check_fit_only(params: dict[str, Any], where: str) -> None:
         if key in params and not (number or (key == "max_features" and value is None)):
             raise ModelFileError(f"{where}.params.{key}: must be a number >= 0"
                                  f"{' or null' if key == 'max_features' else ''}; got "
-                                 f"{_short(value)}")
+                                 f"{short(value)}")
+
+
+def _is_ngram_range(value: Any) -> bool:
+    return (type(value) is list and len(value) == 2 and all(type(v) is int for v in value)
+            and 1 <= value[0] <= value[1] <= MAX_NGRAM)
 
 
 def _ngram_range(value: Any, where: str) -> tuple[int, int]:
-    ok = (type(value) is list and len(value) == 2 and all(type(v) is int for v in value)
-          and 1 <= value[0] <= value[1] <= MAX_NGRAM)
-    if not ok:
+    if not _is_ngram_range(value):
         raise ModelFileError(f"{where}.params.ngram_range: must be [min, max] with "
-                             f"1 <= min <= max <= {MAX_NGRAM}; got {_short(value)}")
+                             f"1 <= min <= max <= {MAX_NGRAM}; got {short(value)}")
     return value[0], value[1]
 
 
@@ -118,9 +125,9 @@ def _vocabulary(vocabulary: Any, idf: np.ndarray | None, where: str) -> dict[str
         if type(term) is not str or not 0 < len(term) <= MAX_TERM_CHARS or \
                 type(index) is not int or \
                 not 0 <= index < n or seen[index]:
-            raise ModelFileError(f"{where}.vocabulary[{_short(term)}]: the {n} terms must be "
+            raise ModelFileError(f"{where}.vocabulary[{short(term)}]: the {n} terms must be "
                                  f"texts of 1 to {MAX_TERM_CHARS} characters numbered 0 to "
-                                 f"{n - 1}, each number once; got {_short(index)}")
+                                 f"{n - 1}, each number once; got {short(index)}")
         seen[index] = 1
     if idf is None or np.shape(idf) != (n,) or np.asarray(idf).dtype.kind != "f" or \
             not (np.isfinite(idf).all() and (np.asarray(idf) > 0).all()):
@@ -130,7 +137,8 @@ def _vocabulary(vocabulary: Any, idf: np.ndarray | None, where: str) -> dict[str
     return dict(vocabulary)
 
 
-def _short(value: Any) -> str:
+def short(value: Any) -> str:
+    """A value as at most 60 characters of its repr (for messages)."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -142,9 +150,7 @@ PARAMS: dict[str, tuple[str, Any, Any]] = {
     "impute": (f"one of {', '.join(IMPUTES)}", lambda v: v in IMPUTES, "median"),
     "text_lowercase": ("true or false", lambda v: type(v) is bool, True),
     "text_sublinear_tf": ("true or false", lambda v: type(v) is bool, True),
-    "text_ngram_range": (f"[min, max] with 1 <= min <= max <= {MAX_NGRAM}",
-                         lambda v: type(v) is list and len(v) == 2 and all(
-                             type(n) is int for n in v) and 1 <= v[0] <= v[1] <= MAX_NGRAM,
+    "text_ngram_range": (f"[min, max] with 1 <= min <= max <= {MAX_NGRAM}", _is_ngram_range,
                          [1, 1]),
     "text_min_df": ("a number >= 0", lambda v: _finite(v) and v >= 0, 1),
     "text_max_df": ("a number > 0", lambda v: _finite(v) and v > 0, 1.0),
@@ -161,7 +167,7 @@ def check_state(state: Any, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     if type(state) is not dict or state.get("format") != STATE_FORMAT:
         raise ModelFileError(f"not a preprocessor state; expected format {STATE_FORMAT!r}")
     if type(state.get("version")) is not int or state["version"] != STATE_VERSION:
-        raise ModelFileError(f"preprocessor state version {_short(state.get('version'))}; "
+        raise ModelFileError(f"preprocessor state version {short(state.get('version'))}; "
                              f"expected {STATE_VERSION}")
     missing = [k for k in _KEYS[:-1] if k not in state]
     unknown = [k for k in state if k not in _KEYS]
@@ -191,7 +197,7 @@ def _params(params: Any) -> dict[str, Any]:
         must, ok, _ = PARAMS[key]
         if not ok(value):
             raise ModelFileError(f"preprocessor state: params.{key}: must be {must}; got "
-                                 f"{_short(value)}")
+                                 f"{short(value)}")
     return {key: params.get(key, default) for key, (_, _, default) in PARAMS.items()}
 
 
