@@ -14,14 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from multitag.data.dataset import Dataset
-from multitag.data.limits import (
-    CHUNK_BYTES,
-    LINE_COST,
-    LINE_PARSE_COST,
-    LINE_SHARE,
-    line_limit,
-    size_text,
-)
+from multitag.data.limits import LINE_COST, line_limit, long_line_error
 from multitag.data.reading import open_binary
 from multitag.exceptions import DataFormatError
 
@@ -95,7 +88,7 @@ class TextSource(Source):
     def __init__(self, owner: ChunkOwner) -> None:
         self.path = owner.path
         self.chunk_rows = owner.chunk_rows
-        self.chunk_bytes = getattr(owner, "chunk_bytes", CHUNK_BYTES)
+        self.chunk_bytes = owner.chunk_bytes
 
     def start_of_data(self) -> Piece:
         return Piece(0, 1, 0)
@@ -177,11 +170,7 @@ def line_blocks(handle: Any, path: Path, offset: int = 0, line: int = 1,
             break
         cut = data.rfind(b"\n") + 1
         if waiting + (data.find(b"\n") + 1 or len(data)) > limit:
-            raise DataFormatError(
-                f"the line is longer than {size_text(limit)}; expected the lines of a data "
-                f"file (parsing a line holds about {LINE_PARSE_COST} times its bytes, at most a "
-                f"{LINE_SHARE}th of the memory budget: see MULTITAG_MEMORY_LIMIT)", path=path,
-                line=line)
+            raise long_line_error(limit, path, line)
         if not cut:
             pending.append(data)
             waiting += len(data)

@@ -212,8 +212,13 @@ def text_room(path: Path, compressed: bool) -> int | None:
     size = source_size(path)
     if not compressed:
         return size
+    return decompression_limit(size)
+
+
+def decompression_limit(compressed: int) -> int | None:
+    """The most a file of `compressed` bytes may decompress to (None: no bound)."""
     ratio = max_expansion()
-    return max(DECOMPRESSION_FLOOR, ratio * size) if ratio else None
+    return max(DECOMPRESSION_FLOOR, ratio * compressed) if ratio else None
 
 
 def dense_bytes(rows: int, columns: int, itemsize: int = 8) -> int:
@@ -237,8 +242,7 @@ def table_bytes(rows: int, columns: int, cell: int = 8) -> int:
 
 def check_whole_text(nbytes: int, path: Path) -> None:
     """Text read whole (and parsed in memory) must fit a quarter of the memory budget."""
-    allowed = memory_budget() // WHOLE_TEXT_SHARE
-    if nbytes > allowed:
+    if nbytes > whole_text_limit():
         raise DataFormatError(
             f"the file has {size_text(nbytes)} of text (or more); reading it whole holds "
             f"about {WHOLE_TEXT_SHARE} times that, more than {_budget_text()}; read it in "
@@ -260,10 +264,15 @@ def read_line(handle: BinaryIO, path: Path, line: int, limit: int | None = None)
     limit = limit or line_limit()
     raw = handle.readline(limit + 1)
     if len(raw) > limit and not raw.endswith(b"\n"):
-        raise DataFormatError(
-            f"the line is longer than {size_text(limit)}; expected lines of a data file "
-            f"(the limit is a {LINE_SHARE}th of {_budget_text()})", path=path, line=line)
+        raise long_line_error(limit, path, line)
     return raw
+
+
+def long_line_error(limit: int, path: Path, line: int) -> DataFormatError:
+    return DataFormatError(
+        f"the line is longer than {size_text(limit)}; expected the lines of a data file "
+        f"(parsing a line holds about {LINE_PARSE_COST} times its bytes, at most a "
+        f"{LINE_SHARE}th of {_budget_text()})", path=path, line=line)
 
 
 def lines_of(handle: BinaryIO, path: Path, first_line: int = 1) -> Iterator[bytes]:
@@ -290,8 +299,7 @@ class DecompressionGuard(io.RawIOBase):
         self.count = 0
         self.key = _key(path)
         compressed = self.key[1] if self.key else 0
-        ratio = max_expansion()
-        self.limit = max(DECOMPRESSION_FLOOR, ratio * compressed) if ratio else None
+        self.limit = decompression_limit(compressed)
         self.whole = whole
         self.compressed = compressed
 

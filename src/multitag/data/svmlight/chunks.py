@@ -21,7 +21,6 @@ import scipy.sparse as sp
 
 from multitag.data.chunking import ChunkOwner, Piece, TextChunk, TextSource
 from multitag.data.dataset import Dataset
-from multitag.data.encoding import FeatureEncoding
 from multitag.data.reading import base_name, label_matrix, open_binary
 from multitag.data.svmlight.bulk import (
     BulkRows,
@@ -34,17 +33,18 @@ from multitag.data.svmlight.bulk import (
 from multitag.data.svmlight.reader import (
     MAX_COLUMNS,
     PARSE_ERRORS,
+    FeatureSelection,
     SpacedCommas,
     check_row_count,
     check_width,
     header_label_error,
     header_width_error,
-    kept_features,
     label_value_problem,
     no_rows_error,
     non_finite_error,
     read_header,
     row_problem,
+    select_features,
 )
 from multitag.exceptions import DataFormatError
 
@@ -78,7 +78,7 @@ class SvmlightSource(TextSource):
         super().__init__(owner)
         self.with_labels = with_labels
         self.drop = tuple(owner.options.drop_columns)
-        self.keep: list[int] | None = None
+        self.selection: FeatureSelection | None = None  # made once, at the first chunk
         self.header = read_header(self.path)
         self.n_rows = self.header[0] if self.header else None
         self.layout = self._known_layout(feature_names)
@@ -121,16 +121,12 @@ class SvmlightSource(TextSource):
             Y, names = self._labels(raw, lines), self.layout.label_names()
         else:
             Y, names = np.zeros((X.shape[0], 0), dtype=np.uint8), []
-        features = self.layout.feature_names()
-        if self.keep is None:
-            self.keep = kept_features(features, self.drop, self.path)
-        encoding = FeatureEncoding(attributes=len(features),
-                                   user_dropped=len(features) - len(self.keep))
-        if len(self.keep) < len(features):
-            X, features = X[:, self.keep], [features[i] for i in self.keep]
-        return Dataset(X=X, Y=Y, feature_names=features, label_names=names,
-                       name=base_name(self.path), n_attributes=encoding.attributes,
-                       encoding=encoding)
+        if self.selection is None:
+            self.selection = select_features(self.layout.feature_names(), self.drop, self.path)
+        chosen = self.selection
+        return Dataset(X=chosen.apply(X), Y=Y, feature_names=list(chosen.names),
+                       label_names=names, name=base_name(self.path),
+                       n_attributes=chosen.encoding.attributes, encoding=chosen.encoding)
 
     def _scan(self) -> SvmLayout:
         """One pass over the file: widest index, first index, the label ids, the rows."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -110,19 +111,33 @@ def _read(path: Path, options: ReaderOptions) -> Dataset:
     Y, label_names = _label_matrix(raw, header, path)
     del raw
     _check_finite(X, path, header is not None)
-    names = [f"f{i + first_index}" for i in range(X.shape[1])]
-    keep = kept_features(names, options.drop_columns, path)
-    encoding = FeatureEncoding(attributes=len(names), user_dropped=len(names) - len(keep))
-    if len(keep) < len(names):
-        X, names = X[:, keep], [names[i] for i in keep]
-    return Dataset(X=X, Y=Y, feature_names=names, label_names=label_names, name=base_name(path),
-                   n_attributes=encoding.attributes, encoding=encoding)
+    chosen = select_features([f"f{i + first_index}" for i in range(X.shape[1])],
+                             options.drop_columns, path)
+    return Dataset(X=chosen.apply(X), Y=Y, feature_names=list(chosen.names),
+                   label_names=label_names, name=base_name(path),
+                   n_attributes=chosen.encoding.attributes, encoding=chosen.encoding)
 
 
-def kept_features(names: list[str], drop: tuple[str, ...], path: Path) -> list[int]:
-    """Positions of the features `--drop-columns` leaves (names like 'f12', as given here)."""
+@dataclass(frozen=True)
+class FeatureSelection:
+    """The features `--drop-columns` leaves: their positions (None: all), names, encoding."""
+
+    keep: list[int] | None
+    names: list[str]
+    encoding: FeatureEncoding
+
+    def apply(self, X: sp.csr_matrix) -> sp.csr_matrix:
+        return X if self.keep is None else X[:, self.keep]
+
+
+def select_features(names: list[str], drop: tuple[str, ...], path: Path) -> FeatureSelection:
+    """The features of `names` (like 'f12', as given here) that `--drop-columns` leaves."""
     dropped = check_drop_columns(drop, names, {}, path, "feature")
-    return [i for i, name in enumerate(names) if name not in dropped]
+    encoding = FeatureEncoding(attributes=len(names), user_dropped=len(dropped))
+    if not dropped:
+        return FeatureSelection(None, names, encoding)
+    keep = [i for i, name in enumerate(names) if name not in dropped]
+    return FeatureSelection(keep, [names[i] for i in keep], encoding)
 
 
 def no_rows_error(path: Path) -> DataFormatError:
