@@ -164,6 +164,7 @@ def encoded_size(body: RawBody, attributes: list[Attribute], plan: ArffPlan) -> 
     n = body.values.shape[0]
     width, widest = 0, (0, -1)
     nnz = int(body.values.indptr[-1]) if body.sparse else 0  # the direct columns at most
+    missing: np.ndarray | None = None  # per column, counted in one pass when first needed
     for j in plan.feature_attributes(len(attributes)):
         attr = attributes[j]
         if j in plan.dropped or j in plan.identifiers or attr.kind in ("string", "date"):
@@ -173,7 +174,9 @@ def encoded_size(body: RawBody, attributes: list[Attribute], plan: ArffPlan) -> 
         if k > 1 and k > widest[0]:
             widest = (k, j)
         if body.sparse and k > 1:
-            nnz += n + _missing(body.values, j) * (k - 1)
+            if missing is None:
+                missing = _missing_per_column(body.values)
+            nnz += n + int(missing[j]) * (k - 1)
     if body.sparse:
         nnz = min(nnz, n * width)
         nbytes, kind = nnz * 12 + (n + 1) * 8, "sparse"
@@ -186,9 +189,9 @@ def encoded_size(body: RawBody, attributes: list[Attribute], plan: ArffPlan) -> 
     return nbytes, what
 
 
-def _missing(values: sp.csr_matrix, j: int) -> int:
-    column = values[:, [j]]
-    return int(np.isnan(column.data).sum())
+def _missing_per_column(values: sp.csr_matrix) -> np.ndarray:
+    """Missing (NaN) values in each column of a sparse body."""
+    return np.bincount(values.indices[np.isnan(values.data)], minlength=values.shape[1])
 
 
 def _nominal_block(
