@@ -68,7 +68,7 @@ class Network:
         dtype = self.members[0].weights[0].dtype
         for start in range(0, X.shape[0], chunk_rows):
             chunk = _as_dtype(X[start:start + chunk_rows], dtype)
-            mixed = sum(w * _sigmoid(m.logits(chunk)) for w, m in zip(self.mix, self.members))
+            mixed = sum(w * sigmoid(m.logits(chunk)) for w, m in zip(self.mix, self.members))
             parts.append(np.clip(mixed, 0.0, 1.0))
         return np.concatenate(parts)
 
@@ -172,5 +172,6 @@ def _as_dtype(X: Any, dtype: Any) -> Any:
     return np.asarray(X, dtype=dtype)
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """The logistic function, without overflow warnings for large |z|."""
     return 0.5 * (1.0 + np.tanh(0.5 * z))

@@ -110,7 +110,7 @@ class _Tuned(DecisionRule):
         return getattr(self, attr)
 
     def _check_labels(self, n_labels: int) -> None:
-        if not hasattr(self, "threshold_" if self.name == "global" else "thresholds_"):
+        if not self._state():  # each tuned rule's state is empty until it is fitted
             raise ConfigError(f"a {self.name!r} rule saved with a model needs its tuned "
                               "`state`; got none")
 

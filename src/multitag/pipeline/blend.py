@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from multitag.bundle.network import sigmoid
 from multitag.options import TrainOptions
 
 WEIGHT_GRID = np.linspace(0.0, 1.0, 11)
@@ -43,7 +44,7 @@ def blend_linear(networks: Any, X: Any, Y: np.ndarray, held_margins: np.ndarray,
     from multitag.pipeline.selection import decide
 
     scale, shift = calibration(held_margins, networks.Y_held)
-    linear_held = _sigmoid(scale * held_margins + shift)
+    linear_held = sigmoid(scale * held_margins + shift)
     mixed = {float(w): w * networks.P_held + (1 - w) * linear_held for w in WEIGHT_GRID}
     choices = {w: decide(options, networks.Y_held, p) for w, p in mixed.items()}
     scores = {w: -np.inf if np.isnan(c.score) else c.score for w, c in choices.items()}
@@ -73,7 +74,7 @@ def calibration(margins: np.ndarray, Y: np.ndarray) -> tuple[float, float]:
     design = np.column_stack([m, np.ones_like(m)])
     theta = np.array([1.0, 0.0])
     for _ in range(50):
-        p = _sigmoid(design @ theta)
+        p = sigmoid(design @ theta)
         gradient = design.T @ (p - y) + 1e-6 * theta
         hessian = (design * (p * (1 - p))[:, None]).T @ design + 1e-6 * np.eye(2)
         step = np.linalg.solve(hessian, gradient)
@@ -109,7 +110,3 @@ def _mixture(module: Any, linear: Any, weight: float) -> Any:
         members, network_weights = [module], torch.full((1, labels), weight)
     weights = torch.cat([network_weights, torch.full((1, labels), 1.0 - weight)])
     return Ensemble([*members, linear], weights)
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
