@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import platform
+import socket
 import statistics
 import subprocess
 import tempfile
@@ -62,6 +63,13 @@ def run_timed(
     )
     seconds = time.perf_counter() - t0
     return Timed(seconds, proc.returncode, proc.stdout, proc.stderr)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 free at the moment of asking."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def tail(text: str, lines: int = 15) -> str:

@@ -62,7 +62,16 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import README, REPO_DIR, machine_line, md_table, verdict, write_marked_section
+from _common import (
+    README,
+    REPO_DIR,
+    free_port,
+    machine_line,
+    markers,
+    md_table,
+    verdict,
+    write_marked_section,
+)
 
 SRC = REPO_DIR / "src"
 PARTS = ("train", "hostile", "serve")
@@ -884,10 +893,10 @@ class Hostile:
                  "/etc/passwd", ["predict", "tm-filename", "paths.csv", "--text-column", "text"],
                  timeout=30),
             Case("1", "same model served",
-                 ["serve", "tm-filename", "--port", str(_free_port())], timeout=20),
+                 ["serve", "tm-filename", "--port", str(free_port())], timeout=20),
             Case("1", "model.json: `token_pattern: (a|aa)+$`; predict `aaa…a!`",
                  ["predict", "tm-redos", "redos.csv", "--text-column", "text"], timeout=30),
-            Case("1", "same model served", ["serve", "tm-redos", "--port", str(_free_port())],
+            Case("1", "same model served", ["serve", "tm-redos", "--port", str(free_port())],
                  timeout=20),
             Case("2", "svmlight, 20 rows, one naming feature 49,999,999",
                  [*info, "svm-index.svm"]),
@@ -1085,12 +1094,6 @@ def hostile_part(root: Path) -> str:
 
 
 # =========================================================================== part 3: serve
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _http(port: int, method: str, path: str, timeout: float = 5.0) -> tuple[str, float]:
     started = time.perf_counter()
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
@@ -1245,7 +1248,7 @@ def serve_part(root: Path, n_uploads: int = 50, hold: float = 60.0) -> str:
             f"{i % 7},{i % 5},{int(i % 7 > 3)},{int(i % 5 > 2)}" for i in range(300)])
         hostile.train("num.csv", "--label-prefix", "y", "--out", "m", "--ensemble", "1",
                       "--epochs", "3")
-    port = _free_port()
+    port = free_port()
     log = root / "serve.log"
     with open(log, "wb") as handle:
         process = subprocess.Popen(_multitag("serve", str(model), "--port", str(port), "--quiet"),
@@ -1354,12 +1357,12 @@ def serve_part(root: Path, n_uploads: int = 50, hold: float = 60.0) -> str:
 def _write_markdown(parts: dict[str, str]) -> None:
     if set(parts) == set(PARTS):
         body = "\n\n".join(["## Faults (`benchmarks/faults.py`)", *(
-            f"<!-- faults-{name}:begin -->\n{parts[name]}\n<!-- faults-{name}:end -->"
+            "\n".join((markers(f"faults-{name}")[0], parts[name], markers(f"faults-{name}")[1]))
             for name in PARTS)])
         write_marked_section("faults", body)
         return
     text = README.read_text(encoding="utf-8") if README.exists() else ""
-    missing = [n for n in parts if f"<!-- faults-{n}:begin -->" not in text]
+    missing = [n for n in parts if markers(f"faults-{n}")[0] not in text]
     if missing:
         raise SystemExit(f"{README} has no faults-{missing[0]} part yet: run every part once "
                          "with --markdown")

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO_DIR, machine_line, md_table, verdict, write_marked_section
+from _common import REPO_DIR, free_port, machine_line, md_table, verdict, write_marked_section
 
 YEAST = REPO_DIR.parent / "shared" / "data" / "mulan" / "yeast"
 P99_TARGET_MS = 50.0
@@ -69,12 +68,6 @@ def train_yeast(out: Path) -> tuple[object, np.ndarray, float]:
     test = load(YEAST / "yeast-test.arff")
     return ModelBundle.load(out), np.asarray(test.X, dtype=np.float64), \
         time.perf_counter() - started
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_server(model: Path, port: int, env: dict[str, str]) -> subprocess.Popen:

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,8 +25,17 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _baseline import BASELINE, checkout
-from _common import REPO_DIR, machine_line, md_table, median, verdict, write_marked_section
+from _baseline import BASELINE, checkout, environment
+from _common import (
+    REPO_DIR,
+    free_port,
+    machine_line,
+    md_table,
+    median,
+    run_timed,
+    verdict,
+    write_marked_section,
+)
 
 EMOTIONS = REPO_DIR.parent / "shared" / "data" / "mulan" / "emotions"
 PREDICT_TARGET_S = 1.0
@@ -36,26 +43,17 @@ SPEEDUP_TARGET = 3.0
 
 
 def run_cli(src: Path, *args: str, timeout: float = 600) -> tuple[float, str]:
-    env = {**os.environ, "PYTHONPATH": str(src)}
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "multitag", *args], env=env,
-                          capture_output=True, text=True, timeout=timeout)
-    seconds = time.perf_counter() - started
+    done = run_timed([sys.executable, "-m", "multitag", *args], env=environment(src),
+                     timeout=timeout)
     if done.returncode != 0:
         raise SystemExit(f"multitag {' '.join(args)} failed ({src}): {done.stderr[-500:]}")
-    return seconds, done.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return done.seconds, done.stdout
 
 
 def serve_once(src: Path, model: Path, row: list[float]) -> tuple[float, float]:
     """Seconds from process start to the first /predict answer, and VmRSS (MB) after it."""
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(src)}
+    env = environment(src)
     started = time.perf_counter()
     server = subprocess.Popen([sys.executable, "-m", "multitag", "serve", str(model),
                                "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
