@@ -20,7 +20,7 @@ from multitag.bundle.directory import ModelBundle
 from multitag.data.dataset import Dataset
 from multitag.fileio import check_replaceable, staged_directory
 from multitag.report import cooccurrence, history, plots
-from multitag.report.content import Figure, ReportInputs, assemble
+from multitag.report.content import Figure, ReportInputs, assemble, network_histories
 from multitag.report.document import to_html, to_markdown
 from multitag.report.figure import Drawn
 from multitag.report.labels import LabelNames
@@ -95,15 +95,6 @@ def _draw_figures(inputs: ReportInputs, directory: Path) -> list[Figure]:
     }
     return [Figure(filename=name, title=FIGURES[name], drawn=draw[name](directory / name))
             for name in FIGURES]
-
-
-def network_histories(bundle: ModelBundle) -> list[list[dict[str, Any]]]:
-    """One history per network: `member_histories` when stored, else the one `history` of an
-    older model directory (the first network's), else none."""
-    members = [h for h in bundle.member_histories if isinstance(h, list) and h]
-    if members:
-        return members
-    return [bundle.history] if bundle.history else []
 
 
 def _training_facts(bundle: ModelBundle) -> dict[str, Any]:

@@ -126,14 +126,14 @@ def _epochs(bundle: ModelBundle) -> str:
     """"12 epoch(s) of at most 100", or each network's count for an ensemble."""
     epochs = bundle.training.get("epochs")
     most = f" of at most {epochs}" if _count(epochs) else ""
-    lengths = [len(h) for h in bundle.member_histories if isinstance(h, list)]
+    lengths = [len(h) for h in network_histories(bundle)]
     if len(lengths) > 1:
         return f"{', '.join(map(str, lengths))} epochs{most} (one count per network)"
     return f"{len(bundle.history)} epoch(s){most}"
 
 
 def _curves_show(bundle: ModelBundle) -> str:
-    if len([h for h in bundle.member_histories if h]) > 1:
+    if len(network_histories(bundle)) > 1:
         return "the training curves show every network"
     return ("only the first network's history is stored (an older model directory), so the "
             "training curves show that one")
@@ -179,3 +179,12 @@ def _absent(report: Report) -> Section:
     if no_neg:
         items.append(f"No negative row ({len(no_neg)}; AUC undefined): {', '.join(no_neg)}")
     return Section("Absent labels", [Bullets(items)])
+
+
+def network_histories(bundle: ModelBundle) -> list[list[dict[str, Any]]]:
+    """One history per network: `member_histories` when stored, else the one `history` of an
+    older model directory (the first network's), else none."""
+    members = [h for h in bundle.member_histories if isinstance(h, list) and h]
+    if members:
+        return members
+    return [bundle.history] if bundle.history else []
