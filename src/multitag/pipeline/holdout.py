@@ -87,18 +87,26 @@ def read_labelled(path: object, reader: object, label_names: list[str]) -> Datas
     return align_labels(label_names, data)
 
 
+def load_split(path: object, reader: object = None, *, test: object = None,
+               test_size: float | None = None, all_rows: bool = False,
+               seed: int = 0) -> Holdout:
+    """Training rows and test rows (or none): from two files, a held-out share, or the split
+    the file records."""
+    from multitag.data import load
+
+    train = load(path, reader)
+    test_data = read_labelled(test, reader, train.label_names) if test is not None else None
+    return hold_out(train, test_data, test_size=test_size, recorded=not all_rows, seed=seed)
+
+
 def read_pair(path: object, reader: object = None, *, test: object = None,
               test_size: float | None = None, all_rows: bool = False,
               seed: int = 0) -> Holdout:
     """Training and test rows for a command that must score on a test set (compare, curve):
     from two files, a held-out share, or the split the file records."""
-    from multitag.data import load
-
     check_test_size(test_size, test is not None)
-    train = load(path, reader)
-    test_data = read_labelled(test, reader, train.label_names) if test is not None else None
-    split = hold_out(train, test_data, test_size=test_size,
-                     recorded=not all_rows, seed=seed)
+    split = load_split(path, reader, test=test, test_size=test_size, all_rows=all_rows,
+                       seed=seed)
     if split.test is None:
         raise ConfigError(f"{path}: a test set is needed: give --test FILE or --test-size F "
                           "(or use `multitag cv` for cross-validated scores)")

@@ -117,15 +117,12 @@ def _read(path: Any, options: TrainOptions, settings: _Settings) -> tuple[Any, A
     notices about where they came from."""
     from multitag.data import load
     from multitag.data.chunks import DEFAULT_CHUNK_ROWS, ChunkedFile
-    from multitag.pipeline.holdout import hold_out, read_labelled
+    from multitag.pipeline.holdout import load_split
 
     if settings.stream:
         chunks = ChunkedFile(path, settings.reader, settings.chunk_rows or DEFAULT_CHUNK_ROWS)
         test_data = load(settings.test, settings.reader) if settings.test is not None else None
         return chunks, test_data, []
-    train = load(path, settings.reader)
-    test_data = (read_labelled(settings.test, settings.reader, train.label_names)
-                 if settings.test is not None else None)
-    split = hold_out(train, test_data, test_size=settings.test_size,
-                     recorded=not settings.all_rows, seed=options.seed)
+    split = load_split(path, settings.reader, test=settings.test, test_size=settings.test_size,
+                       all_rows=settings.all_rows, seed=options.seed)
     return split.train, split.test, split.notices
