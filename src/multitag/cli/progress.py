@@ -12,6 +12,12 @@ from multitag.cli.rendering import console as make_console
 from multitag.training.callbacks import Callback
 
 
+def progress_bar(console: Console, *columns: Any) -> Progress:
+    """A transient bar on `console`, shown only on a terminal (piped or logged output gets
+    whole lines, no bar and no blank line at its end)."""
+    return Progress(*columns, console=console, transient=True, disable=not console.is_terminal)
+
+
 class ProgressCallback(Callback):
     """Shows epochs done, training and validation loss; logs a line every ~10% of epochs."""
 
@@ -26,13 +32,14 @@ class ProgressCallback(Callback):
 
     def on_train_begin(self, trainer: Any, n_epochs: int) -> None:
         self._every = max(1, n_epochs // 10)
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[losses]}"), TimeElapsedColumn(),
-            console=self.console, transient=True, disable=not self.console.is_terminal,
-        )
+        self._progress = self._epoch_bar()
         self._progress.start()
         self._task = self._progress.add_task(self.label, total=n_epochs, losses="")
+
+    def _epoch_bar(self) -> Progress:
+        return progress_bar(self.console, TextColumn("[bold]{task.description}"), BarColumn(),
+                            MofNCompleteColumn(), TextColumn("{task.fields[losses]}"),
+                            TimeElapsedColumn())
 
     def on_epoch_end(self, trainer: Any, record: dict[str, float]) -> None:
         text = format_losses(record)
@@ -60,10 +67,7 @@ class ProgressCallback(Callback):
                            highlight=False)
         self._networks = n_members
         if n_jobs > 1:  # one live bar per network, fed by the workers' events
-            self._progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[losses]}"), TimeElapsedColumn(),
-                console=self.console, transient=True, disable=not self.console.is_terminal)
+            self._progress = self._epoch_bar()
             self._progress.start()
             self._tasks: dict[int, Any] = {}
 
@@ -113,18 +117,8 @@ class StepProgress:
     def __enter__(self) -> Callable[[Any], None] | None:
         if self.quiet:
             return None
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        console = make_console(stderr=True)
-        self._bar = Progress(TextColumn("{task.description}"), BarColumn(),
-                             MofNCompleteColumn(), TimeElapsedColumn(), console=console,
-                             transient=True, disable=not console.is_terminal)
+        self._bar = progress_bar(make_console(stderr=True), TextColumn("{task.description}"),
+                                 BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         self._bar.start()
         self._task = self._bar.add_task("starting", total=self.total)
         return self._update

@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from multitag.cli.progress import progress_bar
 from multitag.training.callbacks import Callback
 
 
@@ -19,11 +20,9 @@ class RowProgress:
         self.total = total
         self._progress: Progress | None = None
         if not quiet:
-            console = Console(stderr=True)  # piped: no bar, and no blank line at its end
-            self._progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("rows"), TimeElapsedColumn(), console=console, transient=True,
-                disable=not console.is_terminal)
+            self._progress = progress_bar(
+                Console(stderr=True), TextColumn("[bold]{task.description}"), BarColumn(),
+                MofNCompleteColumn(), TextColumn("rows"), TimeElapsedColumn())
             self._task = self._progress.add_task(label, total=total())
             self._progress.start()
 
