@@ -1118,8 +1118,10 @@ class Client:
     error: str = ""
 
 
-def _read_until_closed(sock: socket.socket, client: Client, since: float, hold: float) -> None:
-    data = b""
+def _read_until_closed(sock: socket.socket, client: Client, since: float, hold: float,
+                       data: bytes = b"") -> None:
+    """Read the answer until the server closes (`data`: what already came, its first bytes
+    timed by the caller); the status line is the client's answer."""
     sock.settimeout(hold)
     try:
         while True:
@@ -1189,9 +1191,7 @@ def _slow_headers(port: int, client: Client, hold: float) -> None:
             sock.setblocking(True)
             if data:
                 client.answered_after = time.monotonic() - since
-                client.answer = data.split(b"\r\n", 1)[0].decode("latin-1").removeprefix(
-                    "HTTP/1.1 ")
-            _read_until_closed(sock, client, since, hold)
+            _read_until_closed(sock, client, since, hold, data)
             return
 
 
