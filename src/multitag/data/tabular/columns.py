@@ -19,12 +19,16 @@ from multitag.data.encoding import (
     TextColumn,
     check_drop_columns,
 )
+from multitag.data.limits import check_fits, table_bytes
 
 
-def encode_frame(frame: Any, plans: dict[Any, TextColumn], *, attributes: int,
-                 user_dropped: int) -> tuple[np.ndarray, list[str], FeatureEncoding, list[str]]:
-    """(X, names, encoding, notices) of the feature columns of `frame`; `plans` holds the
-    encoding of each text column (a column without one is numeric)."""
+def encode_frame(frame: Any, plans: dict[Any, TextColumn], *, user_dropped: int,
+                 path: Path) -> tuple[np.ndarray, list[str], FeatureEncoding, list[str]]:
+    """(X, names, encoding, notices) of the feature columns of `frame` (`user_dropped` more
+    were left out by --drop-columns); `plans` holds the encoding of each text column (a column
+    without one is numeric). The matrix must fit the memory budget before it is built."""
+    check_encoded_size(frame, plans, path)
+    attributes = frame.shape[1] + user_dropped
     blocks, names, notices = [], [], []
     one_hot = binary = identifiers = unusable = 0
     example = ""
@@ -79,3 +83,11 @@ def drop_columns(columns: Sequence[Any], options: Any, not_features: set[Any],
     names = check_drop_columns(options.drop_columns, [str(c) for c in columns], protected,
                                path)
     return {c for c in columns if str(c) in names}
+
+
+def check_encoded_size(frame: Any, plans: dict[Any, TextColumn], path: Path) -> None:
+    """The float64 feature matrix (a column per numeric column, per one-hot value) must fit
+    before it is built."""
+    width = sum(len(plans[c].names) if c in plans else 1 for c in frame.columns)
+    check_fits(table_bytes(len(frame), width),
+               f"the feature matrix of {len(frame):,} rows and {width:,} columns", path)

@@ -329,22 +329,13 @@ def _features(
             _check_not_mostly_numeric(series, str(col), path, lines)
             distinct = {str(v) for v in series.dropna().astype(object).tolist()}
             plans[col] = text_column(str(col), distinct, len(frame))
-    check_encoded_size(frame, plans, path)
-    X, names, encoding, notices = encode_frame(
-        frame, plans, attributes=frame.shape[1] + user_dropped, user_dropped=user_dropped)
+    X, names, encoding, notices = encode_frame(frame, plans, user_dropped=user_dropped,
+                                               path=path)
     has_missing = check_values(X, names, path, lines)
     if has_missing:
         notices.append(f"{int(np.isnan(X).sum())} missing feature values; the preprocessor "
                        "imputes them")
     return X, names, tuple(notices), has_missing, encoding
-
-
-def check_encoded_size(frame: Any, plans: dict[Any, TextColumn], path: Path) -> None:
-    """The float64 feature matrix (a column per numeric column, per one-hot value) must fit
-    before it is built."""
-    width = sum(len(plans[c].names) if c in plans else 1 for c in frame.columns)
-    check_fits(table_bytes(len(frame), width),
-               f"the feature matrix of {len(frame):,} rows and {width:,} columns", path)
 
 
 def _check_not_mostly_numeric(series: Any, name: str, path: Path, lines: np.ndarray) -> None:

@@ -21,7 +21,6 @@ from multitag.data.limits import check_fits, table_bytes
 from multitag.data.reading import base_name
 from multitag.data.tabular.columns import drop_columns, encode_frame
 from multitag.data.tabular.reader import (
-    check_encoded_size,
     check_values,
     is_mostly_numeric,
     label_column_names,
@@ -161,10 +160,8 @@ class TabularChunks:
             self.plans = self.schema.text_columns()
         dropped = self.dropped if self.dropped is not None else set()
         features = frame.drop(columns=list(used | dropped))
-        check_encoded_size(features, self.plans, self.path)
-        X, names, encoding, notices = encode_frame(
-            features, self.plans, attributes=features.shape[1] + len(dropped),
-            user_dropped=len(dropped))
+        X, names, encoding, notices = encode_frame(features, self.plans,
+                                                   user_dropped=len(dropped), path=self.path)
         has_missing = check_values(X, names, self.path, lines)
         return Dataset(X=X, Y=Y, feature_names=names, label_names=label_names,
                        name=base_name(self.path), texts=texts, has_missing=has_missing,
