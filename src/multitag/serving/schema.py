@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Union
 from multitag.bundle.directory import ModelBundle
 from multitag.exceptions import ConfigError
 from multitag.serving.errors import NAMES_LISTED
+from multitag.serving.limits import ServiceLimits
 
 try:
     from pydantic import (
@@ -126,7 +127,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 class Spec:
     """What a request for this model must hold."""
 
-    def __init__(self, bundle: ModelBundle, max_items: int, impute: bool = False) -> None:
+    def __init__(self, bundle: ModelBundle, limits: ServiceLimits, impute: bool = False) -> None:
         pre = bundle.preprocessor
         self.names = list(bundle.feature_names)
         self.index = {n: i for i, n in enumerate(self.names)}
@@ -135,7 +136,7 @@ class Spec:
         self.imputes = getattr(pre, "fill_", None) is not None  # the model can fill NaN
         self.impute = impute  # ... and the server fills absent features (`--impute`)
         self.n_labels = len(bundle.label_names)
-        self.max_items = max_items
+        self.max_items = limits.items_for(self.values_per_item)  # the work bound of a request
 
     @property
     def values_per_item(self) -> int:

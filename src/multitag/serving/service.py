@@ -220,8 +220,7 @@ def create_app(bundle: ModelBundle, max_items: int | None = None,
     given, replace those of `limits` (the defaults of `ServiceLimits` otherwise); the app
     keeps its limits in `app.state.limits` for the server (`runner.make_server`)."""
     limits = _limits(limits, max_items, max_body_bytes)
-    spec = Spec(bundle, limits.max_items, impute=bool(impute))
-    spec.max_items = limits.items_for(spec.values_per_item)  # the work bound of one request
+    spec = Spec(bundle, limits, impute=bool(impute))
     if spec.impute and spec.names and not spec.sparse and not spec.imputes:
         raise ConfigError("`--impute` needs a model trained with imputation (median or mean); "
                           "this one was trained with impute='none', so every feature is "
