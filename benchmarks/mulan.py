@@ -53,7 +53,6 @@ OUR_OPTIONS = {"mlp": {"model": "mlp"}, "auto": {"model": "auto"},
 # LibMultiLabel linear and thresholded: ../shared/PERFORMANCE.md, issue 16): the bar per set.
 BEST_OF_ALL = {"emotions": 0.679, "yeast": 0.648, "scene": 0.746, "medical": 0.792,
                "bibtex": 0.413, "delicious": 0.277, "tmc2007": 0.643}
-BASELINE_SRC: dict[str, Path] = {}  # "src" -> the baseline worktree's sources, while it exists
 # Targets of issue 16 (against the baseline commit, side by side in this run)
 MEAN_GAIN_TARGET = 0.01
 FIT_RATIO_TARGET = 1.5
@@ -101,19 +100,20 @@ def skip_reason(model: str, n_labels: int, dataset: str = "") -> str | None:
     return None
 
 
-def run_model(name: str, train: Any, test: Any, model: str, seeds: int
-              ) -> list[dict[str, Any]]:
-    """One metrics dict per seed (ours) or one (baselines, seed 0)."""
+def run_model(name: str, train: Any, test: Any, model: str, seeds: int,
+              baseline_src: Path | None = None) -> list[dict[str, Any]]:
+    """One metrics dict per seed (ours) or one (baselines, seed 0); `baseline_src`: the
+    baseline commit's sources (mlp-before)."""
     from multitag.pipeline.compare import compare
 
     if model == "mlp-before":
-        return [run_before(name, seed) for seed in range(seeds)]
+        return [run_before(name, seed, baseline_src) for seed in range(seeds)]
     if model in OURS:
         return [run_ours(train, test, model, seed) for seed in range(seeds)]
     return [compare(train, test, [model], seed=0).metrics_json()[model]]
 
 
-def run_before(name: str, seed: int) -> dict[str, Any]:
+def run_before(name: str, seed: int, src: Path) -> dict[str, Any]:
     """`multitag train TRAIN --test TEST --seed SEED` of the baseline commit, in a child process
     (its `--metrics-json`: the same metric names, fit_seconds from its own clock)."""
     from _baseline import environment
@@ -127,7 +127,7 @@ def run_before(name: str, seed: int) -> dict[str, Any]:
         subprocess.run([sys.executable, "-c", code, "train", str(base / f"{stem}-train.arff"),
                         "--test", str(base / f"{stem}-test.arff"), "--out",
                         str(Path(tmp) / "model"), "--metrics-json", str(metrics), "--seed",
-                        str(seed), "--quiet"], env=environment(BASELINE_SRC["src"]),
+                        str(seed), "--quiet"], env=environment(src),
                        check=True, capture_output=True)
         return {**json.loads(metrics.read_text()), "kept": "mlp"}
 
@@ -145,7 +145,8 @@ def run_ours(train: Any, test: Any, model: str, seed: int) -> dict[str, Any]:
 
 
 def run_dataset(name: str, models: list[str], seeds: int, no_skip: bool,
-                store: dict[str, Any], save: Any = None) -> None:
+                store: dict[str, Any], save: Any = None, baseline_src: Path | None = None
+                ) -> None:
     """Run every model on dataset `name` into `store`; `save()` after each model."""
     started = time.perf_counter()
     train, test = load_pair(name)
@@ -162,7 +163,7 @@ def run_dataset(name: str, models: list[str], seeds: int, no_skip: bool,
             entry["models"].pop(model, None)
             print(f"   skipped {model}: {reason}", flush=True)
             continue
-        runs = run_model(name, train, test, model, seeds)
+        runs = run_model(name, train, test, model, seeds, baseline_src)
         entry["models"][model] = runs
         entry["skipped"].pop(model, None)
         if save is not None:
@@ -438,9 +439,8 @@ def main(argv: list[str] | None = None) -> int:
         if "mlp-before" in models:
             store["_baseline"] = commit
         with checkout(commit) if "mlp-before" in models else nullcontext() as src:
-            BASELINE_SRC["src"] = src
             for name in names:
-                run_dataset(name, models, args.seeds, args.no_skip, store, save)
+                run_dataset(name, models, args.seeds, args.no_skip, store, save, src)
                 save()
     text = render(store, args.note)
     print("\n" + text)
